@@ -1,0 +1,379 @@
+"""Commerce writes: batch order ingestion (with lines and refunds) and retroactive binding."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, IntegerField, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from siyu.commerce.models import (
+    COUNTED_STATUSES,
+    Channel,
+    Order,
+    OrderLine,
+    OrderStatus,
+    Product,
+    Refund,
+)
+from siyu.commerce.stats import refresh_member_stats
+from siyu.core.db import chunked, ids_by
+from siyu.core.ingest import IngestResult, store_rejections
+from siyu.core.money import ZERO
+from siyu.core.rows import RowError, RowReader, unknown_reference
+from siyu.members.identities import Ident, parse_ref, row_identities
+from siyu.members.models import Member
+from siyu.members.resolution import lookup_identities
+from siyu.org.models import Staff, Store
+
+ORDER_FIELDS = ("status", "is_counted", "total_amount", "paid_amount", "item_count",
+                "ordered_at", "paid_at", "store_id", "guide_id", "buyer_kind", "buyer_value")
+
+
+@dataclass
+class _OrderRow:
+    row: int
+    raw: Mapping[str, Any]
+    channel_code: str
+    external_id: str
+    member_id: int | None
+    member_code: str
+    buyer: list[Ident]
+    values: dict[str, Any]
+    store_code: str
+    guide_code: str
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _parse_line(index: int, raw: Any) -> dict[str, Any]:
+    prefix = f"lines[{index}]."
+    if not isinstance(raw, Mapping):
+        raise RowError(prefix.rstrip("."), "invalid_value", _("expected an object"))
+    reader = RowReader(raw)
+    try:
+        sku = reader.text("sku", max_length=64)
+        name = reader.text("name", max_length=200)
+        quantity = reader.integer("quantity", default=1, minimum=1)
+        unit_price = reader.money("unit_price")
+        amount = reader.money("amount")
+        line_no = reader.integer("line_no", default=index + 1, minimum=1)
+    except RowError as error:
+        raise RowError(prefix + error.field, error.code, error.message) from None
+    if not sku and not name:
+        raise RowError(prefix + "sku", "missing", _("a line needs a SKU or a product name"))
+    if amount is None:
+        amount = (unit_price or ZERO) * quantity
+    if unit_price is None:
+        unit_price = (amount / quantity).quantize(Decimal("0.01"))
+    return {"line_no": line_no, "sku": sku, "name": name, "quantity": quantity,
+            "unit_price": unit_price, "amount": amount}
+
+
+def _parse_refund(index: int, raw: Any, default_at) -> dict[str, Any]:
+    prefix = f"refunds[{index}]."
+    if not isinstance(raw, Mapping):
+        raise RowError(prefix.rstrip("."), "invalid_value", _("expected an object"))
+    reader = RowReader(raw)
+    try:
+        amount = reader.money("amount", required=True)
+        if amount == 0:
+            raise RowError("amount", "out_of_range", _("a refund must be more than 0"))
+        return {
+            "external_id": reader.text("external_id", max_length=64) or f"refund-{index + 1}",
+            "amount": amount,
+            "refunded_at": reader.datetime("refunded_at") or default_at,
+            "reason": reader.text("reason", max_length=200),
+        }
+    except RowError as error:
+        raise RowError(prefix + error.field, error.code, error.message) from None
+
+
+def _refund_error(paid: Decimal) -> RowError:
+    return RowError("refunds", "refund_exceeds_paid",
+                    _("refunds total more than the paid amount %(paid)s") % {"paid": paid})
+
+
+def _parse_order(row: int, raw: Mapping[str, Any]) -> _OrderRow:
+    reader = RowReader(raw)
+    channel = reader.text("channel", required=True, max_length=50)
+    external_id = reader.text("external_id", required=True, max_length=64)
+    member_id = reader.integer("member_id", minimum=1)
+    member_code = reader.text("member_code", max_length=32)
+    buyer = row_identities(raw)
+    if raw.get("buyer") not in (None, ""):
+        buyer.insert(0, parse_ref(raw["buyer"], field="buyer"))
+    status = reader.choice("status", OrderStatus, default=OrderStatus.PAID)
+    paid_amount = reader.money("paid_amount", required=True)
+    ordered_at = reader.datetime("ordered_at", required=True)
+    paid_at = reader.datetime("paid_at")
+    lines = [_parse_line(i, line) for i, line in enumerate(reader.items("lines"))]
+    if len({line["line_no"] for line in lines}) != len(lines):
+        raise RowError("lines", "duplicate_line", _("two lines share a line number"))
+    item_count = reader.integer("item_count")
+    if item_count is None:
+        item_count = sum(line["quantity"] for line in lines)
+    refunds = [_parse_refund(i, r, paid_at or ordered_at) for i, r in enumerate(reader.items("refunds"))]
+    if len({r["external_id"] for r in refunds}) != len(refunds):
+        raise RowError("refunds", "duplicate_refund", _("two refunds share an external id"))
+    if sum((r["amount"] for r in refunds), ZERO) > paid_amount:
+        raise _refund_error(paid_amount)
+    values = {
+        "status": status,
+        "is_counted": status in COUNTED_STATUSES,
+        "paid_amount": paid_amount,
+        "total_amount": reader.money("total_amount", default=paid_amount),
+        "item_count": item_count,
+        "ordered_at": ordered_at,
+        "paid_at": paid_at,
+        "buyer_kind": buyer[0].kind if buyer else "",
+        "buyer_value": buyer[0].value if buyer else "",
+    }
+    return _OrderRow(row, raw, channel, external_id, member_id, member_code, buyer, values,
+                     reader.text("store", max_length=50), reader.text("guide", max_length=64),
+                     lines, refunds)
+
+
+def _by_code(model, codes) -> dict[str, Any]:
+    codes = {c for c in codes if c}
+    return {o.code: o for o in model.objects.filter(code__in=codes)} if codes else {}
+
+
+def record_orders(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: int = 1) -> IngestResult:
+    """Record a batch of orders with their lines and refunds; one transaction.
+
+    Idempotency key: ``channel`` + ``external_id``. Re-sending an order unchanged is a
+    duplicate; a changed status, amount, lines or new refunds update it. The buyer is bound
+    by ``member_id``, ``member_code`` or identity (``buyer: "nick:…"``, ``phone``, …); an
+    unknown buyer is kept on the order and bound when that identity joins a member. Member
+    stats of every touched member are refreshed in the same transaction.
+
+    Rejects: missing channel/external_id/paid_amount/ordered_at, bad dates, negative amounts,
+    unknown channel/store/guide/member, refunds over the paid amount, conflicting duplicates.
+    """
+    result = IngestResult(entity="order")
+    parsed: list[_OrderRow] = []
+    for offset, raw in enumerate(rows):
+        try:
+            parsed.append(_parse_order(first_row + offset, raw))
+        except RowError as error:
+            result.reject(first_row + offset, error, raw)
+    with transaction.atomic():
+        _apply_orders(parsed, result)
+        store_rejections(result, source=source)
+    result.rejected.sort(key=lambda r: r.row)
+    return result
+
+
+def _resolve_references(parsed: list[_OrderRow], result: IngestResult) -> list[_OrderRow]:
+    channels = _by_code(Channel, (p.channel_code for p in parsed))
+    stores = _by_code(Store, (p.store_code for p in parsed))
+    guides = _by_code(Staff, (p.guide_code for p in parsed))
+    member_codes = ids_by(Member, "code", (p.member_code for p in parsed))
+    member_ids = ids_by(Member, "pk", (p.member_id for p in parsed))
+    identities = lookup_identities([i for p in parsed for i in p.buyer])
+    valid = []
+    for p in parsed:
+        channel = channels.get(p.channel_code)
+        error = None
+        if channel is None:
+            error = unknown_reference("channel", p.channel_code)
+        elif p.store_code and p.store_code not in stores:
+            error = unknown_reference("store", p.store_code)
+        elif p.guide_code and p.guide_code not in guides:
+            error = unknown_reference("guide", p.guide_code)
+        elif p.member_id and p.member_id not in member_ids:
+            error = unknown_reference("member_id", p.member_id)
+        elif p.member_code and p.member_code not in member_codes:
+            error = unknown_reference("member_code", p.member_code)
+        if error:
+            result.reject(p.row, error, p.raw)
+            continue
+        store = stores.get(p.store_code)
+        guide = guides.get(p.guide_code)
+        p.values["channel_id"] = channel.pk
+        p.values["store_id"] = store.pk if store else channel.store_id
+        p.values["guide_id"] = guide.pk if guide else None
+        p.member_id = p.member_id or member_codes.get(p.member_code) or next(
+            (identities[i] for i in p.buyer if i in identities), None)
+        valid.append(p)
+    return valid
+
+
+def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
+    valid = _resolve_references(parsed, result)
+    if not valid:
+        return
+    keys = defaultdict(set)
+    for p in valid:
+        keys[p.values["channel_id"]].add(p.external_id)
+    existing: dict[tuple[int, str], Order] = {}
+    for channel_id, external_ids in keys.items():
+        for chunk in chunked(sorted(external_ids), 1000):
+            for order in Order.objects.select_for_update().filter(channel_id=channel_id, external_id__in=chunk):
+                existing[(channel_id, order.external_id)] = order
+    products = {p.sku: p.pk for p in Product.objects.filter(
+        sku__in={line["sku"] for p in valid for line in p.lines if line["sku"]})}
+
+    new_rows: list[_OrderRow] = []
+    seen: dict[tuple[int, str], _OrderRow] = {}
+    touched: set[int | None] = set()
+    updated: list[tuple[Order, _OrderRow]] = []
+    for p in valid:
+        key = (p.values["channel_id"], p.external_id)
+        if key in seen:
+            first = seen[key]
+            same = (first.values, first.lines, first.refunds, first.member_id)
+            if same == (p.values, p.lines, p.refunds, p.member_id):
+                result.duplicates += 1
+                result.ids.append(None)
+            else:
+                message = _("the batch has this order twice with different data (first at row %(row)d)")
+                result.reject(p.row, RowError("external_id", "conflicting_duplicate", message % {"row": first.row}),
+                              p.raw)
+            continue
+        seen[key] = p
+        if key in existing:
+            updated.append((existing[key], p))
+        else:
+            new_rows.append(p)
+
+    orders = [Order(external_id=p.external_id, member_id=p.member_id, **p.values) for p in new_rows]
+    Order.objects.bulk_create(orders, batch_size=1000)
+    if orders and orders[0].pk is None:
+        _fill_order_ids(orders)
+    lines, refunds = [], []
+    for order, p in zip(orders, new_rows, strict=True):
+        touched.add(order.member_id)
+        lines.extend(OrderLine(order_id=order.pk, product_id=products.get(line["sku"]), **line)
+                     for line in p.lines)
+        refunds.extend(Refund(order_id=order.pk, **r) for r in p.refunds)
+        if p.refunds:
+            order.refunded_amount = sum((r["amount"] for r in p.refunds), ZERO)
+        result.created += 1
+        result.ids.append(order.pk)
+    refunded = [o for o in orders if o.refunded_amount]
+    if refunded:
+        Order.objects.bulk_update(refunded, ["refunded_amount"], batch_size=1000)
+    OrderLine.objects.bulk_create(lines, batch_size=2000)
+    Refund.objects.bulk_create(refunds, batch_size=1000)
+
+    touched |= _apply_updates(updated, products, result)
+    refresh_member_stats(touched)
+
+
+def _fill_order_ids(orders: list[Order]) -> None:
+    """MySQL returns no ids from bulk inserts: fetch them by natural key."""
+    by_channel = defaultdict(list)
+    for order in orders:
+        by_channel[order.channel_id].append(order)
+    for channel_id, group in by_channel.items():
+        ids = dict(Order.objects.filter(channel_id=channel_id, external_id__in=[o.external_id for o in group])
+                   .values_list("external_id", "pk"))
+        for order in group:
+            order.pk = ids[order.external_id]
+
+
+def _apply_updates(updated: list[tuple[Order, _OrderRow]], products: dict[str, int],
+                   result: IngestResult) -> set[int | None]:
+    """Apply re-sent orders: unchanged ones are duplicates; changes update the order."""
+    if not updated:
+        return set()
+    order_ids = [o.pk for o, _ in updated]
+    current_lines = defaultdict(list)
+    for line in OrderLine.objects.filter(order_id__in=order_ids).order_by("line_no"):
+        current_lines[line.order_id].append(
+            {"line_no": line.line_no, "sku": line.sku, "name": line.name, "quantity": line.quantity,
+             "unit_price": line.unit_price, "amount": line.amount})
+    current_refunds = defaultdict(dict)
+    for refund in Refund.objects.filter(order_id__in=order_ids):
+        current_refunds[refund.order_id][refund.external_id] = refund
+    touched: set[int | None] = set()
+    now = timezone.now()
+    changed_orders, replace_lines, new_refunds, changed_refunds = [], [], [], []
+    for order, p in updated:
+        changed = [f for f in ORDER_FIELDS if getattr(order, f) != p.values[f]]
+        before_member = order.member_id
+        if order.member_id is None and p.member_id is not None:
+            order.member_id = p.member_id
+            changed.append("member_id")
+        for f in changed:
+            if f != "member_id":
+                setattr(order, f, p.values[f])
+        lines = sorted(p.lines, key=lambda line: line["line_no"])
+        lines_changed = bool(p.lines) and lines != current_lines[order.pk]
+        refunds = current_refunds[order.pk]
+        added, amended = [], []
+        for r in p.refunds:
+            old = refunds.get(r["external_id"])
+            if old is None:
+                added.append(Refund(order_id=order.pk, **r))
+            elif old.amount != r["amount"] or old.reason != r["reason"]:
+                old.amount, old.reason = r["amount"], r["reason"]
+                amended.append(old)
+        resent = {r["external_id"] for r in p.refunds}
+        refunded = sum((r["amount"] for r in p.refunds), ZERO) + sum(
+            (old.amount for ext, old in refunds.items() if ext not in resent), ZERO)
+        if refunded > order.paid_amount:
+            result.reject(p.row, _refund_error(order.paid_amount), p.raw)
+            continue
+        new_refunds.extend(added)
+        changed_refunds.extend(amended)
+        if lines_changed:
+            replace_lines.append(order.pk)
+        if refunded != order.refunded_amount:
+            order.refunded_amount = refunded
+            changed.append("refunded_amount")
+        if changed or lines_changed or added or amended:
+            order.updated_at = now
+            changed_orders.append((order, p))
+            touched.update({before_member, order.member_id})
+            result.updated += 1
+        else:
+            result.duplicates += 1
+        result.ids.append(order.pk)
+    if changed_orders:
+        Order.objects.bulk_update([o for o, _ in changed_orders],
+                                  [*ORDER_FIELDS, "member_id", "refunded_amount", "updated_at"], batch_size=500)
+    if replace_lines:
+        OrderLine.objects.filter(order_id__in=replace_lines).delete()
+        OrderLine.objects.bulk_create([
+            OrderLine(order_id=o.pk, product_id=products.get(line["sku"]), **line)
+            for o, p in changed_orders if o.pk in set(replace_lines) for line in p.lines
+        ], batch_size=2000)
+    Refund.objects.bulk_create(new_refunds, batch_size=1000)
+    if changed_refunds:
+        Refund.objects.bulk_update(changed_refunds, ["amount", "reason"], batch_size=500)
+    return touched
+
+
+def bind_orders_to_identities(*, identities: Sequence[tuple[Ident, int]]) -> int:
+    """Bind orders waiting for a buyer identity to the member that identity now belongs to.
+
+    Called whenever identities are linked to members; refreshes the stats of the members that
+    gained orders. Returns the number of orders bound.
+    """
+    by_kind: dict[str, dict[str, int]] = defaultdict(dict)
+    for ident, member_id in identities:
+        by_kind[ident.kind][ident.value] = member_id
+    bound = 0
+    members: set[int] = set()
+    for kind, owners in by_kind.items():
+        for chunk in chunked(sorted(owners), 500):
+            waiting = Order.objects.filter(member__isnull=True, buyer_kind=kind, buyer_value__in=chunk)
+            values = set(waiting.values_list("buyer_value", flat=True).distinct())
+            if not values:
+                continue
+            bound += waiting.update(member_id=Case(
+                *[When(buyer_value=v, then=Value(owners[v])) for v in sorted(values)],
+                output_field=IntegerField(),
+            ))
+            members.update(owners[v] for v in values)
+    refresh_member_stats(members)
+    return bound

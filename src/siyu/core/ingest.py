@@ -1,0 +1,87 @@
+"""The result every batch service returns, and how rejections are kept."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from siyu.core.models import IngestRejection
+from siyu.core.rows import RowError
+
+
+@dataclass(frozen=True)
+class Rejection:
+    row: int
+    field: str
+    code: str
+    message: str
+    raw: Any = None
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "field": self.field, "code": self.code, "message": self.message}
+
+
+@dataclass
+class IngestResult:
+    """What a batch did: rows created, updated, unchanged duplicates, and rejections."""
+
+    entity: str
+    batch_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    created: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    ids: list[int | None] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return self.created + self.updated
+
+    def reject(self, row: int, error: RowError, raw: Any) -> None:
+        self.rejected.append(Rejection(row, error.field, error.code, error.message, raw))
+
+    def merge(self, other: IngestResult, *, row_offset: int = 0) -> None:
+        """Fold a later chunk's result into this one (file imports run in chunks)."""
+        self.created += other.created
+        self.updated += other.updated
+        self.duplicates += other.duplicates
+        self.ids.extend(other.ids)
+        for r in other.rejected:
+            self.rejected.append(Rejection(r.row + row_offset, r.field, r.code, r.message, r.raw))
+
+    def as_dict(self) -> dict:
+        return {
+            "batch_id": str(self.batch_id),
+            "entity": self.entity,
+            "accepted": self.accepted,
+            "created": self.created,
+            "updated": self.updated,
+            "duplicates": self.duplicates,
+            "rejected": [r.as_dict() for r in self.rejected],
+            "ids": self.ids,
+        }
+
+
+def _jsonable(raw: Any) -> Any:
+    return json.loads(json.dumps(raw, cls=DjangoJSONEncoder, default=str))
+
+
+def store_rejections(result: IngestResult, *, source: str) -> None:
+    """Keep every rejected row raw with its reason (same transaction as the batch)."""
+    if not result.rejected:
+        return
+    IngestRejection.objects.bulk_create(
+        [
+            IngestRejection(
+                batch_id=result.batch_id, entity=result.entity, source=source[:200], row=r.row,
+                field=r.field[:100], code=r.code, message=r.message,
+                raw=_jsonable(r.raw if isinstance(r.raw, (Mapping, Sequence)) else {"value": r.raw}),
+            )
+            for r in result.rejected
+        ]
+    )

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from siyu.api import api
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/console/", permanent=False)),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("console/", admin.site.urls),
+    path("api/v1/", api.urls),
+]
