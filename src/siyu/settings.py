@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "siyu.events",
     "siyu.integrations",
     "siyu.console",
+    "siyu.demo",
 ]
 
 MIDDLEWARE = [
