@@ -1,0 +1,133 @@
+"""Order ingestion: idempotency, updates, rejections, stats and rollback."""
+
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.db import DatabaseError
+
+from siyu.commerce.models import MemberChannelStats, MemberStats, Order, OrderLine, Refund
+from siyu.commerce.services import record_orders
+from siyu.core.models import IngestRejection
+from siyu.members.models import Member
+from siyu.members.services import upsert_members
+from tests.factories import make_product, make_staff
+
+pytestmark = pytest.mark.django_db
+
+
+def _order(**fields):
+    row = {"channel": "pos-sh-01", "external_id": "A1", "phone": "13800138030", "paid_amount": "300.00",
+           "ordered_at": "2026-05-01 15:30:00",
+           "lines": [{"sku": "SKU-1", "quantity": 2, "unit_price": "100.00"},
+                     {"sku": "SKU-2", "name": "袜子", "quantity": 1, "amount": "100.00"}]}
+    row.update(fields)
+    return row
+
+
+@pytest.fixture
+def member(pos):
+    make_product("SKU-1")
+    upsert_members(rows=[{"phone": "13800138030", "name": "周敏"}], source="test")
+    return Member.objects.get()
+
+
+def test_an_order_lands_with_lines_store_and_member_stats(member, pos):
+    result = record_orders(rows=[_order()], source="test")
+
+    assert result.created == 1
+    order = Order.objects.get()
+    assert (order.member_id, order.store_id, order.item_count, order.is_counted) == (member.pk, pos.store_id, 3, True)
+    lines = list(OrderLine.objects.order_by("line_no").values_list("line_no", "sku", "quantity", "amount"))
+    assert lines == [(1, "SKU-1", 2, Decimal("200.00")), (2, "SKU-2", 1, Decimal("100.00"))]
+    assert OrderLine.objects.get(sku="SKU-1").product.sku == "SKU-1"
+    stats = MemberStats.objects.get(member=member)
+    assert (stats.order_count, stats.item_count, stats.total_paid) == (1, 3, Decimal("300.00"))
+    assert MemberChannelStats.objects.get(member=member, channel=pos).order_count == 1
+
+
+def test_resending_an_order_batch_creates_nothing(member):
+    record_orders(rows=[_order(), _order(external_id="A2")], source="test")
+
+    result = record_orders(rows=[_order(), _order(external_id="A2")], source="test")
+
+    assert (result.created, result.updated, result.duplicates) == (0, 0, 2)
+    assert (Order.objects.count(), OrderLine.objects.count()) == (2, 4)
+    assert MemberStats.objects.get(member=member).total_paid == Decimal("600.00")
+
+
+def test_a_status_change_updates_the_order_and_the_stats(member):
+    record_orders(rows=[_order(status="pending")], source="test")
+    assert MemberStats.objects.get(member=member).order_count == 0
+
+    result = record_orders(rows=[_order(status="completed")], source="test")
+
+    assert result.updated == 1
+    assert MemberStats.objects.get(member=member).order_count == 1
+    record_orders(rows=[_order(status="closed")], source="test")
+    assert MemberStats.objects.get(member=member).total_paid == Decimal("0.00")
+
+
+def test_refunds_are_added_once_and_reduce_the_net_paid(member):
+    record_orders(rows=[_order(refunds=[{"external_id": "RF1", "amount": "100.00"}])], source="test")
+
+    again = record_orders(rows=[_order(refunds=[{"external_id": "RF1", "amount": "100.00"},
+                                                {"external_id": "RF2", "amount": "50.00"}])], source="test")
+
+    assert again.updated == 1
+    assert Refund.objects.count() == 2
+    assert Order.objects.get().refunded_amount == Decimal("150.00")
+    stats = MemberStats.objects.get(member=member)
+    assert (stats.total_paid, stats.total_refunded) == (Decimal("150.00"), Decimal("150.00"))
+
+
+@pytest.mark.parametrize(("fields", "field", "code"), [
+    ({"channel": None}, "channel", "missing"),
+    ({"external_id": ""}, "external_id", "missing"),
+    ({"paid_amount": None}, "paid_amount", "missing"),
+    ({"paid_amount": "-5"}, "paid_amount", "negative_amount"),
+    ({"paid_amount": "abc"}, "paid_amount", "invalid_amount"),
+    ({"ordered_at": "2026-02-30 10:00"}, "ordered_at", "invalid_datetime"),
+    ({"channel": "unknown-shop"}, "channel", "unknown_channel"),
+    ({"store": "nowhere"}, "store", "unknown_store"),
+    ({"guide": "nobody"}, "guide", "unknown_guide"),
+    ({"member_code": "NOPE"}, "member_code", "unknown_member"),
+    ({"phone": "138****0000"}, "phone", "invalid_phone"),
+    ({"status": "lost"}, "status", "invalid_choice"),
+    ({"lines": [{"sku": "X", "quantity": 0}]}, "lines[0].quantity", "out_of_range"),
+    ({"lines": [{"sku": "X", "amount": "-1"}]}, "lines[0].amount", "negative_amount"),
+    ({"refunds": [{"amount": "301"}]}, "refunds", "refund_exceeds_paid"),
+])
+def test_a_bad_order_row_is_rejected_with_its_reason_and_the_rest_lands(member, fields, field, code):
+    bad = _order(**{"external_id": "BAD", **fields})
+    result = record_orders(rows=[_order(external_id="GOOD"), bad], source="api:pos")
+
+    assert result.created == 1
+    assert [(r.row, r.field, r.code) for r in result.rejected] == [(2, field, code)]
+    assert Order.objects.get().external_id == "GOOD"
+    kept = IngestRejection.objects.get()
+    assert (kept.entity, kept.row, kept.code, kept.raw) == ("order", 2, code, bad)
+
+
+def test_an_order_given_twice_with_different_data_in_one_batch_is_rejected(member):
+    result = record_orders(rows=[_order(), _order(paid_amount="1.00")], source="test")
+
+    assert [(r.row, r.code) for r in result.rejected] == [(2, "conflicting_duplicate")]
+    assert Order.objects.get().paid_amount == Decimal("300.00")
+
+
+def test_guide_and_store_of_an_order_are_recorded(member, pos):
+    guide = make_staff("g-77", store=pos.store)
+
+    record_orders(rows=[_order(guide="g-77")], source="test")
+
+    assert Order.objects.get().guide_id == guide.pk
+
+
+def test_an_unexpected_error_rolls_back_the_whole_batch(member):
+    with mock.patch("siyu.commerce.services.refresh_member_stats", side_effect=DatabaseError("boom")), \
+            pytest.raises(DatabaseError):
+        record_orders(rows=[_order(), _order(external_id="A2", paid_amount="-1")], source="test")
+
+    assert not Order.objects.exists()
+    assert not IngestRejection.objects.exists()
