@@ -12,7 +12,7 @@ from siyu.events.models import Event
 from siyu.events.services import record_events
 from siyu.members.contacts import record_wecom_contacts
 from siyu.members.merge import merge_members
-from siyu.members.models import MergeCandidate, MergeRecord, MergeStatus, Member, MemberStatus, WeComContact
+from siyu.members.models import Member, MemberStatus, MergeCandidate, MergeRecord, MergeStatus, WeComContact
 from siyu.members.services import upsert_members
 from tests.factories import make_staff
 
@@ -23,7 +23,8 @@ pytestmark = pytest.mark.django_db
 def two_members(tmall, pos):
     guide = make_staff("wx-guide-1")
     upsert_members(rows=[{"phone": "13800138010", "name": "陈静", "sms_consent": "true"},
-                         {"nick": "tb_chen", "unionid": "un-chen", "city": "苏州", "birthday": "1992-02-29"}], source="test")
+                         {"nick": "tb_chen", "unionid": "un-chen", "city": "苏州", "birthday": "1992-02-29"}],
+                   source="test")
     phone_member = Member.objects.get(phone="13800138010")
     nick_member = Member.objects.exclude(pk=phone_member.pk).get()
     record_orders(rows=[

@@ -7,7 +7,7 @@ import pytest
 from siyu.commerce.models import MemberStats, Order
 from siyu.commerce.services import record_orders
 from siyu.core.models import IngestRejection
-from siyu.members.models import Identity, MergeCandidate, Member, OwnershipChange
+from siyu.members.models import Identity, Member, MergeCandidate, OwnershipChange
 from siyu.members.services import upsert_members
 from tests.factories import make_staff, make_store
 
