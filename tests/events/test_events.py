@@ -61,3 +61,15 @@ def test_a_bad_event_is_rejected_and_kept(member, fields, field, code):
     assert result.created == 1
     assert [(r.row, r.field, r.code) for r in result.rejected] == [(2, field, code)]
     assert IngestRejection.objects.get().code == code
+
+
+def test_the_latest_follow_or_unfollow_sets_reachability_even_when_events_arrive_late(member):
+    record_events(rows=[{"member_id": member.pk, "kind": "follow", "occurred_at": "2026-06-01 08:00"}], source="t")
+    member.refresh_from_db()
+    assert member.follows_oa is True
+
+    record_events(rows=[{"member_id": member.pk, "kind": "unfollow", "occurred_at": "2026-07-01 08:00"},
+                        {"member_id": member.pk, "kind": "follow", "occurred_at": "2026-06-15 08:00"}], source="t")
+
+    member.refresh_from_db()
+    assert member.follows_oa is False

@@ -10,6 +10,8 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Case, OuterRef, Subquery, Value, When
+from django.db.models.lookups import Exact
 from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Channel
@@ -119,3 +121,17 @@ def _apply_events(parsed: list[_EventRow], result: IngestResult) -> None:
                             properties=p.properties, idempotency_key=p.key))
     Event.objects.bulk_create(events, batch_size=1000, ignore_conflicts=True)
     result.created += len(events)
+    _refresh_follows({e.member_id for e in events if e.kind in FOLLOW_KINDS})
+
+
+FOLLOW_KINDS = (EventKind.FOLLOW, EventKind.UNFOLLOW)
+
+
+def _refresh_follows(member_ids: set[int]) -> None:
+    """``follows_oa`` follows the member's latest follow/unfollow event (events may arrive late)."""
+    if not member_ids:
+        return
+    latest = (Event.objects.filter(member=OuterRef("pk"), kind__in=FOLLOW_KINDS)
+              .order_by("-occurred_at", "-id").values("kind")[:1])
+    Member.objects.filter(pk__in=member_ids).update(follows_oa=Case(
+        When(Exact(Subquery(latest), EventKind.FOLLOW), then=Value(True)), default=Value(False)))
