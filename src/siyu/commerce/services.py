@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,7 +23,7 @@ from siyu.commerce.models import (
     Refund,
 )
 from siyu.commerce.stats import refresh_member_stats
-from siyu.core.db import chunked, ids_by
+from siyu.core.db import chunked, ids_by, insert_rows
 from siyu.core.ingest import IngestResult, store_rejections
 from siyu.core.money import ZERO
 from siyu.core.rows import RowError, RowReader, unknown_reference
@@ -34,6 +34,7 @@ from siyu.org.models import Staff, Store
 
 ORDER_FIELDS = ("status", "is_counted", "total_amount", "paid_amount", "item_count",
                 "ordered_at", "paid_at", "store_id", "guide_id", "buyer_kind", "buyer_value")
+# ORDER_FIELDS exclude channel_id: an order never moves channel.
 
 
 @dataclass
@@ -244,40 +245,49 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
         else:
             new_rows.append(p)
 
-    orders = [Order(external_id=p.external_id, member_id=p.member_id, **p.values) for p in new_rows]
-    Order.objects.bulk_create(orders, batch_size=1000)
-    if orders and orders[0].pk is None:
-        _fill_order_ids(orders)
+    order_ids = _insert_orders(new_rows)
     lines, refunds = [], []
-    for order, p in zip(orders, new_rows, strict=True):
-        touched.add(order.member_id)
-        lines.extend(OrderLine(order_id=order.pk, product_id=products.get(line["sku"]), **line)
-                     for line in p.lines)
-        refunds.extend(Refund(order_id=order.pk, **r) for r in p.refunds)
-        if p.refunds:
-            order.refunded_amount = sum((r["amount"] for r in p.refunds), ZERO)
-        result.created += 1
-        result.ids.append(order.pk)
-    refunded = [o for o in orders if o.refunded_amount]
-    if refunded:
-        Order.objects.bulk_update(refunded, ["refunded_amount"], batch_size=1000)
-    OrderLine.objects.bulk_create(lines, batch_size=2000)
-    Refund.objects.bulk_create(refunds, batch_size=1000)
+    for order_id, p in zip(order_ids, new_rows, strict=True):
+        touched.add(p.member_id)
+        lines.extend((order_id, line["line_no"], products.get(line["sku"]), line["sku"], line["name"],
+                      line["quantity"], line["unit_price"], line["amount"]) for line in p.lines)
+        refunds.extend((order_id, r["external_id"], r["amount"], r["refunded_at"], r["reason"]) for r in p.refunds)
+    insert_rows(OrderLine, LINE_COLUMNS, lines)
+    insert_rows(Refund, REFUND_COLUMNS, refunds)
+    result.created += len(order_ids)
+    result.ids.extend(order_ids)
 
     touched |= _apply_updates(updated, products, result)
     refresh_member_stats(touched)
 
 
-def _fill_order_ids(orders: list[Order]) -> None:
-    """MySQL returns no ids from bulk inserts: fetch them by natural key."""
+ORDER_COLUMNS = ["channel_id", "external_id", "member_id", *ORDER_FIELDS,
+                 "refunded_amount", "created_at", "updated_at"]
+LINE_COLUMNS = ["order_id", "line_no", "product_id", "sku", "name", "quantity", "unit_price", "amount"]
+REFUND_COLUMNS = ["order_id", "external_id", "amount", "refunded_at", "reason"]
+
+
+def _insert_orders(rows: list[_OrderRow]) -> list[int]:
+    """Insert new orders as plain tuples (the ingestion hot path); returns their ids in order."""
+    now = timezone.now()
+    tuples = [
+        (p.values["channel_id"], p.external_id, p.member_id, *(p.values[f] for f in ORDER_FIELDS),
+         sum((r["amount"] for r in p.refunds), ZERO), now, now)
+        for p in rows
+    ]
+    if connection.features.can_return_rows_from_bulk_insert:
+        return insert_rows(Order, ORDER_COLUMNS, tuples, returning=True)
+    insert_rows(Order, ORDER_COLUMNS, tuples)  # MySQL: no RETURNING, fetch ids by natural key
+    ids: dict[tuple[int, str], int] = {}
     by_channel = defaultdict(list)
-    for order in orders:
-        by_channel[order.channel_id].append(order)
-    for channel_id, group in by_channel.items():
-        ids = dict(Order.objects.filter(channel_id=channel_id, external_id__in=[o.external_id for o in group])
-                   .values_list("external_id", "pk"))
-        for order in group:
-            order.pk = ids[order.external_id]
+    for p in rows:
+        by_channel[p.values["channel_id"]].append(p.external_id)
+    for channel_id, external_ids in by_channel.items():
+        for chunk in chunked(external_ids, 1000):
+            for external_id, pk in Order.objects.filter(channel_id=channel_id, external_id__in=chunk).values_list(
+                    "external_id", "pk"):
+                ids[(channel_id, external_id)] = pk
+    return [ids[(p.values["channel_id"], p.external_id)] for p in rows]
 
 
 def _apply_updates(updated: list[tuple[Order, _OrderRow]], products: dict[str, int],

@@ -1,63 +1,58 @@
 """Per-member order aggregates (会员消费统计), kept exact for the members a batch touched.
 
-Ingestion, retroactive binding and merges all call :func:`refresh_member_stats` for exactly the
-members whose orders changed, inside their transaction: the cost grows with those members'
-orders, never with the whole table. :func:`refresh_all_member_stats` is the same computation
-over everyone (nightly check, repairs).
+Ingestion, retroactive binding and merges call :func:`refresh_member_stats` for exactly the
+members whose orders changed, inside their transaction: each refresh is a few set-based
+statements whose cost grows with those members' orders, never with the whole table.
+:func:`refresh_all_member_stats` is the same computation over everyone (nightly check, repairs).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Count, Max, Min, Sum
+from django.db import connection
 
 from siyu.commerce.models import MemberChannelStats, MemberStats, Order
-from siyu.core.db import chunked, upsert
-from siyu.core.money import ZERO
+from siyu.core.db import chunked, upsert_select_sql
 from siyu.members.models import Member
 
-STATS_FIELDS = ["first_order_at", "last_order_at", "order_count", "item_count", "total_paid",
-                "total_refunded"]
+STATS_COLUMNS = ["member_id", "first_order_at", "last_order_at", "order_count", "item_count", "total_paid",
+                 "total_refunded"]
+CHANNEL_COLUMNS = ["member_id", "channel_id", "order_count", "total_paid", "last_order_at"]
+
+
+def _sql() -> dict[str, str]:
+    q = connection.ops.quote_name
+    members, orders, channel_stats = (q(m._meta.db_table) for m in (Member, Order, MemberChannelStats))
+    counted = f"FROM {orders} o WHERE o.is_counted = %s AND o.member_id IN ({{ids}})"
+    net = "ROUND(SUM(o.paid_amount) - SUM(o.refunded_amount), 2)"
+    return {
+        # LEFT JOIN from the members so that a member left with no counted order gets zeros.
+        "stats": upsert_select_sql(
+            MemberStats._meta.db_table, STATS_COLUMNS,
+            f"SELECT m.id, MIN(o.ordered_at), MAX(o.ordered_at), COUNT(o.id), COALESCE(SUM(o.item_count), 0), "  # noqa: S608
+            f"COALESCE({net}, 0), COALESCE(ROUND(SUM(o.refunded_amount), 2), 0) FROM {members} m "
+            f"LEFT JOIN {orders} o ON o.member_id = m.id AND o.is_counted = %s WHERE m.id IN ({{ids}}) GROUP BY m.id",
+            conflict="member_id"),
+        "clear_channels": f"DELETE FROM {channel_stats} WHERE member_id IN ({{ids}})",  # noqa: S608
+        "channels": (f"INSERT INTO {channel_stats} ({', '.join(q(c) for c in CHANNEL_COLUMNS)}) "
+                     f"SELECT o.member_id, o.channel_id, COUNT(*), {net}, MAX(o.ordered_at) {counted} "
+                     f"GROUP BY o.member_id, o.channel_id"),
+    }
 
 
 def refresh_member_stats(member_ids: Iterable[int | None]) -> int:
     """Recompute stats and per-channel stats for ``member_ids``; returns how many members."""
     ids = sorted({m for m in member_ids if m is not None})
-    for chunk in chunked(ids, 1000):
-        counted = Order.objects.filter(member_id__in=chunk, is_counted=True)
-        totals = {
-            row["member_id"]: row
-            for row in counted.values("member_id").order_by().annotate(
-                first=Min("ordered_at"), last=Max("ordered_at"), orders=Count("id"),
-                items=Sum("item_count"), paid=Sum("paid_amount"), refunded=Sum("refunded_amount"),
-            )
-        }
-        stats = []
-        for member_id in chunk:
-            row = totals.get(member_id)
-            if row is None:
-                stats.append(MemberStats(member_id=member_id))
-                continue
-            stats.append(MemberStats(
-                member_id=member_id, first_order_at=row["first"], last_order_at=row["last"],
-                order_count=row["orders"], item_count=row["items"] or 0,
-                total_paid=(row["paid"] or ZERO) - (row["refunded"] or ZERO),
-                total_refunded=row["refunded"] or ZERO,
-            ))
-        upsert(MemberStats, stats, unique_fields=["member"], update_fields=STATS_FIELDS)
-        MemberChannelStats.objects.filter(member_id__in=chunk).delete()
-        MemberChannelStats.objects.bulk_create([
-            MemberChannelStats(
-                member_id=row["member_id"], channel_id=row["channel_id"],
-                order_count=row["orders"], last_order_at=row["last"],
-                total_paid=(row["paid"] or ZERO) - (row["refunded"] or ZERO),
-            )
-            for row in counted.values("member_id", "channel_id").order_by().annotate(
-                orders=Count("id"), last=Max("ordered_at"), paid=Sum("paid_amount"),
-                refunded=Sum("refunded_amount"),
-            )
-        ])
+    if not ids:
+        return 0
+    sql = _sql()
+    with connection.cursor() as cursor:
+        for chunk in chunked(ids, 1000):
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(sql["stats"].format(ids=marks), [True, *chunk])
+            cursor.execute(sql["clear_channels"].format(ids=marks), chunk)
+            cursor.execute(sql["channels"].format(ids=marks), [True, *chunk])
     return len(ids)
 
 

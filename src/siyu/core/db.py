@@ -41,3 +41,64 @@ def ids_by(model, field: str, values) -> dict:
     if not values:
         return {}
     return dict(model.objects.filter(**{f"{field}__in": values}).values_list(field, "pk"))
+
+
+def _adapter(field):
+    if field.get_internal_type() == "DateTimeField":
+        return connection.ops.adapt_datetimefield_value
+    if field.get_internal_type() == "DateField":
+        return connection.ops.adapt_datefield_value
+    return None
+
+
+def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, returning: bool = False,
+                chunk_size: int = 500) -> list[int]:
+    """Insert plain tuples with multi-row ``INSERT … VALUES``: the hot-path twin of bulk_create.
+
+    ``fields`` are attribute names (``order_id``); every non-null column without a database
+    default must be given. With ``returning`` the new primary keys come back in row order
+    (PostgreSQL, SQLite and MariaDB; callers fall back to natural keys where
+    ``can_return_rows_from_bulk_insert`` is false).
+    """
+    if not rows:
+        return []
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    adapters = [_adapter(column) for column in columns]
+    head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c.column) for c in columns)}) "
+    tail = f" RETURNING {quote(meta.pk.column)}" if returning else ""
+    unnest = connection.vendor == "postgresql"
+    if unnest:
+        # One array parameter per column: a short statement psycopg parses once, whatever the row count.
+        head += "SELECT * FROM UNNEST(" + ", ".join(f"%s::{c.db_type(connection)}[]" for c in columns) + ")"  # noqa: S608
+        chunk_size *= 10
+    else:
+        head += "VALUES "
+        one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for part in chunked(rows, chunk_size):
+            if unnest:
+                params = [[adapt(v) if adapt and v is not None else v for v in values] if adapt else list(values)
+                          for adapt, values in zip(adapters, zip(*part, strict=True), strict=True)]
+                cursor.execute(head + tail, params)
+            else:
+                params = [adapt(value) if adapt and value is not None else value
+                          for row in part for adapt, value in zip(adapters, row, strict=True)]
+                cursor.execute(head + ", ".join([one] * len(part)) + tail, params)
+            if returning:
+                ids.extend(row[0] for row in cursor.fetchall())
+    return ids
+
+
+def upsert_select_sql(table: str, columns: Sequence[str], select_sql: str, *, conflict: str) -> str:
+    """``INSERT INTO table (columns) SELECT … `` updating ``columns`` on a ``conflict`` key clash."""
+    quote = connection.ops.quote_name
+    cols = ", ".join(quote(c) for c in columns)
+    updated = [c for c in columns if c != conflict]
+    if connection.vendor == "mysql":
+        sets = ", ".join(f"{quote(c)} = VALUES({quote(c)})" for c in updated)
+        return f"INSERT INTO {quote(table)} ({cols}) {select_sql} ON DUPLICATE KEY UPDATE {sets}"
+    sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updated)
+    return f"INSERT INTO {quote(table)} ({cols}) {select_sql} ON CONFLICT ({quote(conflict)}) DO UPDATE SET {sets}"
