@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,7 +24,7 @@ from siyu.commerce.models import (
 )
 from siyu.commerce.stats import refresh_member_stats
 from siyu.core.db import chunked, ids_by, insert_rows
-from siyu.core.ingest import IngestResult, store_rejections
+from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.money import ZERO
 from siyu.core.rows import RowError, RowReader, unknown_reference
 from siyu.members.identities import Ident, parse_ref, row_identities
@@ -158,18 +158,8 @@ def record_orders(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: 
     Rejects: missing channel/external_id/paid_amount/ordered_at, bad dates, negative amounts,
     unknown channel/store/guide/member, refunds over the paid amount, conflicting duplicates.
     """
-    result = IngestResult(entity="order")
-    parsed: list[_OrderRow] = []
-    for offset, raw in enumerate(rows):
-        try:
-            parsed.append(_parse_order(first_row + offset, raw))
-        except RowError as error:
-            result.reject(first_row + offset, error, raw)
-    with transaction.atomic():
-        _apply_orders(parsed, result)
-        store_rejections(result, source=source)
-    result.rejected.sort(key=lambda r: r.row)
-    return result
+    return run_batch(entity="order", rows=rows, parse=_parse_order, apply=_apply_orders, source=source,
+                     first_row=first_row)
 
 
 def _resolve_references(parsed: list[_OrderRow], result: IngestResult) -> list[_OrderRow]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 
 from siyu.core.models import IngestRejection
 from siyu.core.rows import RowError
@@ -85,3 +86,27 @@ def store_rejections(result: IngestResult, *, source: str) -> None:
             for r in result.rejected
         ]
     )
+
+
+def run_batch(*, entity: str, rows: Sequence[Mapping[str, Any]], parse: Callable[[int, Any], Any],
+              apply: Callable[[list, IngestResult], None], source: str, first_row: int = 1) -> IngestResult:
+    """The shape every batch service shares.
+
+    ``parse(row_number, raw)`` turns each raw row into a parsed row or raises ``RowError``
+    (the row is rejected); ``apply(parsed, result)`` writes the parsed rows, rejecting more by
+    ``result.reject`` as it checks references. Writes and kept rejections share one
+    transaction: an unexpected error rolls the whole batch back and propagates.
+    """
+    result = IngestResult(entity=entity)
+    parsed = []
+    for offset, raw in enumerate(rows):
+        try:
+            parsed.append(parse(first_row + offset, raw))
+        except RowError as error:
+            result.reject(first_row + offset, error, raw)
+    with transaction.atomic():
+        if parsed:
+            apply(parsed, result)
+        store_rejections(result, source=source)
+    result.rejected.sort(key=lambda r: r.row)
+    return result

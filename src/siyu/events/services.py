@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
 from django.db.models import Case, OuterRef, Subquery, Value, When
 from django.db.models.lookups import Exact
 from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Channel
 from siyu.core.db import ids_by
-from siyu.core.ingest import IngestResult, store_rejections
+from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.rows import RowError, RowReader, unknown_reference
 from siyu.events.models import Event, EventKind
 from siyu.members.identities import Ident, parse_ref, row_identities
@@ -75,23 +74,11 @@ def record_events(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: 
     Rejects: unknown member (kept here until the member exists), unknown kind, bad time,
     unknown store or channel, non-object properties.
     """
-    result = IngestResult(entity="event")
-    parsed: list[_EventRow] = []
-    for offset, raw in enumerate(rows):
-        try:
-            parsed.append(_parse_event(first_row + offset, raw))
-        except RowError as error:
-            result.reject(first_row + offset, error, raw)
-    with transaction.atomic():
-        _apply_events(parsed, result)
-        store_rejections(result, source=source)
-    result.rejected.sort(key=lambda r: r.row)
-    return result
+    return run_batch(entity="event", rows=rows, parse=_parse_event, apply=_apply_events, source=source,
+                     first_row=first_row)
 
 
 def _apply_events(parsed: list[_EventRow], result: IngestResult) -> None:
-    if not parsed:
-        return
     stores = ids_by(Store, "code", (p.store_code for p in parsed))
     channels = ids_by(Channel, "code", (p.channel_code for p in parsed))
     ids = ids_by(Member, "pk", (p.member_id for p in parsed))

@@ -9,13 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from siyu.core.db import chunked
-from siyu.core.ingest import IngestResult, store_rejections
-from siyu.core.rows import RowError, RowReader, unknown_reference
+from siyu.core.ingest import IngestResult, run_batch
+from siyu.core.rows import RowReader, unknown_reference
 from siyu.members.identities import Ident, normalize
 from siyu.members.models import (
     AddWay,
@@ -80,29 +79,18 @@ def record_wecom_contacts(*, rows: Sequence[Mapping[str, Any]], source: str, fir
     member's ``is_wecom_friend`` flag. Rejects: missing staff/external_userid, unknown staff,
     unknown add_way/status, bad times.
     """
-    result = IngestResult(entity="contact")
-    parsed: list[_ContactRow] = []
-    for offset, raw in enumerate(rows):
-        try:
-            parsed.append(_parse_contact(first_row + offset, raw))
-        except RowError as error:
-            result.reject(first_row + offset, error, raw)
+    return run_batch(entity="contact", rows=rows, parse=_parse_contact, source=source, first_row=first_row,
+                     apply=lambda parsed, result: _apply_contacts(parsed, result, source=source))
+
+
+def _apply_contacts(parsed: list[_ContactRow], result: IngestResult, *, source: str) -> None:
     staff = {s.code: s for s in Staff.objects.filter(code__in={p.staff_code for p in parsed})}
-    valid = []
+    rows = []
     for p in parsed:
         if p.staff_code in staff:
-            valid.append(p)
+            rows.append(p)
         else:
             result.reject(p.row, unknown_reference("guide", p.staff_code), p.raw)
-    with transaction.atomic():
-        _apply_contacts(valid, staff, result, source=source)
-        store_rejections(result, source=source)
-    result.rejected.sort(key=lambda r: r.row)
-    return result
-
-
-def _apply_contacts(rows: list[_ContactRow], staff: dict[str, Staff], result: IngestResult, *,
-                    source: str) -> None:
     if not rows:
         return
 

@@ -7,11 +7,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.core.ingest import IngestResult, store_rejections
+from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.rows import RowError, RowReader, unknown_reference
 from siyu.members.identities import Ident, row_identities
 from siyu.members.models import (
@@ -108,33 +107,21 @@ def upsert_members(*, rows: Sequence[Mapping[str, Any]], source: str, actor: str
     Rejects (kept in the rejection table, the rest of the batch lands): no identity, malformed
     phone/email/date, unknown gender value, unknown store or guide code.
     """
-    result = IngestResult(entity="member")
-    parsed: list[_MemberRow] = []
-    for offset, raw in enumerate(rows):
-        try:
-            parsed.append(_parse_member(first_row + offset, raw))
-        except RowError as error:
-            result.reject(first_row + offset, error, raw)
+    return run_batch(entity="member", rows=rows, parse=_parse_member, source=source, first_row=first_row,
+                     apply=lambda parsed, result: _apply_members(parsed, result, source=source, actor=actor))
+
+
+def _apply_members(parsed: list[_MemberRow], result: IngestResult, *, source: str, actor: str) -> None:
     stores = _lookup(Store, (p.store_code for p in parsed))
     guides = _lookup(Staff, (p.guide_code for p in parsed))
-    valid: list[_MemberRow] = []
+    rows: list[_MemberRow] = []
     for p in parsed:
         if p.store_code and p.store_code not in stores:
             result.reject(p.row, unknown_reference("store", p.store_code), p.raw)
         elif p.guide_code and p.guide_code not in guides:
             result.reject(p.row, unknown_reference("guide", p.guide_code), p.raw)
         else:
-            valid.append(p)
-
-    with transaction.atomic():
-        _apply_members(valid, stores, guides, result, source=source, actor=actor)
-        store_rejections(result, source=source)
-    result.rejected.sort(key=lambda r: r.row)
-    return result
-
-
-def _apply_members(rows: list[_MemberRow], stores, guides, result: IngestResult, *,
-                   source: str, actor: str) -> None:
+            rows.append(p)
     if not rows:
         return
     now = timezone.now()
