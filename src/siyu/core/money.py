@@ -23,13 +23,19 @@ def to_money(value) -> Decimal:
     elif isinstance(value, float):
         amount = Decimal(repr(value))
     else:
-        text = str(value).strip().replace(",", "").replace("¥", "").replace("￥", "")
-        if text.upper().startswith("CNY"):
-            text = text[3:].strip()
         try:
-            amount = Decimal(text)
-        except InvalidOperation as exc:
-            raise ValueError("not a number") from exc
+            amount = Decimal(value)  # the common case: a plain numeric string
+        except (InvalidOperation, TypeError):
+            text = str(value).strip().replace(",", "").replace("¥", "").replace("￥", "")
+            if text.upper().startswith("CNY"):
+                text = text[3:].strip()
+            try:
+                amount = Decimal(text)
+            except InvalidOperation as exc:
+                raise ValueError("not a number") from exc
     if not amount.is_finite():
         raise ValueError("not a number")
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    try:
+        return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation as exc:  # more digits than Decimal's context holds
+        raise ValueError("out of range") from exc

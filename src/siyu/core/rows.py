@@ -44,7 +44,9 @@ class RowReader:
 
     def get(self, field: str) -> Any:
         value = self.raw.get(field)
-        return None if _blank(value) else value
+        if value.__class__ is str:
+            return value if value and not value.isspace() else None
+        return value
 
     def required(self, field: str) -> Any:
         value = self.get(field)
