@@ -56,3 +56,10 @@ def make_member(**fields) -> Member:
     fields.setdefault("joined_at", timezone.now())
     fields.setdefault("code", new_member_code())
     return Member.objects.create(**fields)
+
+
+def make_token(name: str = "integration", *scopes: str) -> str:
+    """Create an API token with ``scopes`` (default: every scope) and return its plain text."""
+    from siyu.core.tokens import ALL_SCOPES, create_token
+
+    return create_token(name=name, scopes=scopes or ALL_SCOPES, actor="test").plain
