@@ -5,7 +5,11 @@ from django.test import Client
 
 
 class Api:
-    """Django's test client speaking JSON to /api/v1 with a bearer token."""
+    """Django's test client speaking JSON to /api/v1 with a bearer token, in English.
+
+    Messages are translated (zh-hans is the default language); tests that read a message
+    read the English one.
+    """
 
     def __init__(self, token: str | None = None):
         self.client = Client()
@@ -13,7 +17,7 @@ class Api:
 
     def _headers(self, token):
         token = self.token if token is None else token
-        return {"Authorization": f"Bearer {token}"} if token else {}
+        return {"Accept-Language": "en", **({"Authorization": f"Bearer {token}"} if token else {})}
 
     def get(self, path: str, *, token: str | None = None, **params):
         return self.client.get(f"/api/v1{path}", params, headers=self._headers(token))

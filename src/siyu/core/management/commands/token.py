@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import unicodedata
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -17,6 +18,11 @@ def _cli_actor() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no passwd entry (containers)
         return "cli"
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def _when(moment) -> str:
@@ -58,10 +64,10 @@ class Command(BaseCommand):
              _when(t.revoked_at))
             for t in list_tokens()
         ]
-        widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
+        widths = [max(_width(str(row[i])) for row in rows) for i in range(len(header))]
         for row in rows:
-            self.stdout.write("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
-                              .rstrip())
+            cells = (str(cell) + " " * (width - _width(str(cell))) for cell, width in zip(row, widths, strict=True))
+            self.stdout.write("  ".join(cells).rstrip())
 
     def _revoke(self, *, name: str, **options):
         already = revoke_token(name=name, actor=_cli_actor())
