@@ -53,6 +53,14 @@ def test_an_unknown_scope_is_refused_with_a_clear_error(scope):
     assert ApiToken.objects.count() == 0
 
 
+@pytest.mark.parametrize("name", ["", "has space", "_leading", "x" * 47, "名字"])
+def test_a_malformed_name_is_refused(name):
+    with pytest.raises(CommandError, match="invalid_name"):
+        _run("create", name, "--scope", "members:read")
+
+    assert ApiToken.objects.count() == 0
+
+
 def test_a_token_name_is_unique():
     _run("create", "crm", "--scope", "members:read")
 

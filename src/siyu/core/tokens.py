@@ -38,7 +38,8 @@ _PREFIX_ALPHABET = string.ascii_lowercase + string.digits
 _SECRET_ALPHABET = string.ascii_letters + string.digits
 _PREFIX_LENGTH = 8
 _SECRET_LENGTH = 40  # 40 × log2(62) ≈ 238 bits
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# ``api:<name>`` is the source recorded on identities, whose column holds 50 characters.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,45}$")
 # Compared against when the prefix is unknown, so a miss costs the same as a wrong secret.
 _DUMMY_HASH = hashlib.sha256(b"siyu-no-such-token").hexdigest()
 
@@ -97,7 +98,7 @@ def create_token(*, name: str, scopes: Iterable[str], actor: str) -> IssuedToken
     name = (name or "").strip()
     if not _NAME.match(name):
         raise ValidationError(
-            _("a token name is 1–64 letters, digits, dots, dashes or underscores, e.g. tmall-sync"),
+            _("a token name is 1–46 letters, digits, dots, dashes or underscores, e.g. tmall-sync"),
             code="invalid_name", field="name")
     scopes = normalize_scopes(scopes)
     if ApiToken.objects.filter(name=name).exists():
