@@ -122,6 +122,9 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "/console/login/"
+# API batches of up to 5,000 orders with lines and console uploads of exports exceed Django's 2.5 MB default.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(env_str("SIYU_MAX_REQUEST_MB", "32")) * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 LOGGING = {
     "version": 1,

@@ -131,3 +131,11 @@ def test_an_unexpected_error_rolls_back_the_whole_batch(member):
 
     assert not Order.objects.exists()
     assert not IngestRejection.objects.exists()
+
+
+def test_result_ids_line_up_with_the_rows_sent(member):
+    result = record_orders(rows=[_order(), _order(external_id="A2", paid_amount="-1"), _order(external_id="A3"),
+                                 _order()], source="test")
+
+    first, third = Order.objects.get(external_id="A1").pk, Order.objects.get(external_id="A3").pk
+    assert result.ids == [first, None, third, first]

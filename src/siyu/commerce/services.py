@@ -214,6 +214,7 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
 
     new_rows: list[_OrderRow] = []
     seen: dict[tuple[int, str], _OrderRow] = {}
+    twins: list[tuple[int, int]] = []  # (row, earlier row of the same order in this batch)
     touched: set[int | None] = set()
     updated: list[tuple[Order, _OrderRow]] = []
     for p in valid:
@@ -223,7 +224,7 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
             same = (first.values, first.lines, first.refunds, first.member_id)
             if same == (p.values, p.lines, p.refunds, p.member_id):
                 result.duplicates += 1
-                result.ids.append(None)
+                twins.append((p.row, first.row))
             else:
                 message = _("the batch has this order twice with different data (first at row %(row)d)")
                 result.reject(p.row, RowError("external_id", "conflicting_duplicate", message % {"row": first.row}),
@@ -245,10 +246,14 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     insert_rows(OrderLine, LINE_COLUMNS, lines)
     insert_rows(Refund, REFUND_COLUMNS, refunds)
     result.created += len(order_ids)
-    result.ids.extend(order_ids)
+    for order_id, p in zip(order_ids, new_rows, strict=True):
+        result.accept(p.row, order_id)
 
     touched |= _apply_updates(updated, products, result)
     refresh_member_stats(touched)
+    for row, earlier in twins:
+        if earlier in result.row_ids:
+            result.accept(row, result.row_ids[earlier])
 
 
 ORDER_COLUMNS = ["channel_id", "external_id", "member_id", *ORDER_FIELDS,
@@ -337,7 +342,7 @@ def _apply_updates(updated: list[tuple[Order, _OrderRow]], products: dict[str, i
             result.updated += 1
         else:
             result.duplicates += 1
-        result.ids.append(order.pk)
+        result.accept(p.row, order.pk)
     if changed_orders:
         Order.objects.bulk_update([o for o, _ in changed_orders],
                                   [*ORDER_FIELDS, "member_id", "refunded_amount", "updated_at"], batch_size=500)

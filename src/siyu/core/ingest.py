@@ -37,11 +37,21 @@ class IngestResult:
     updated: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
-    ids: list[int | None] = field(default_factory=list)
+    first_row: int = 1
+    total: int = 0
+    row_ids: dict[int, int] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
         return self.created + self.updated
+
+    @property
+    def ids(self) -> list[int | None]:
+        """One entry per input row, in order: the record's id, or None (rejected, or an event)."""
+        return [self.row_ids.get(self.first_row + i) for i in range(self.total)]
+
+    def accept(self, row: int, pk: int) -> None:
+        self.row_ids[row] = pk
 
     def reject(self, row: int, error: RowError, raw: Any) -> None:
         self.rejected.append(Rejection(row, error.field, error.code, error.message, raw))
@@ -51,7 +61,8 @@ class IngestResult:
         self.created += other.created
         self.updated += other.updated
         self.duplicates += other.duplicates
-        self.ids.extend(other.ids)
+        self.total += other.total
+        self.row_ids.update({row + row_offset: pk for row, pk in other.row_ids.items()})
         for r in other.rejected:
             self.rejected.append(Rejection(r.row + row_offset, r.field, r.code, r.message, r.raw))
 
@@ -97,7 +108,7 @@ def run_batch(*, entity: str, rows: Sequence[Mapping[str, Any]], parse: Callable
     ``result.reject`` as it checks references. Writes and kept rejections share one
     transaction: an unexpected error rolls the whole batch back and propagates.
     """
-    result = IngestResult(entity=entity)
+    result = IngestResult(entity=entity, first_row=first_row, total=len(rows))
     parsed = []
     for offset, raw in enumerate(rows):
         try:

@@ -5,6 +5,7 @@ Online rate, loss alerts (流失提醒) and guide ownership read this relation.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,7 +115,7 @@ def _apply_contacts(parsed: list[_ContactRow], result: IngestResult, *, source: 
         if contact is None:
             new[key] = WeComContact(member_id=member_id, staff_id=key[1], **row.values)
             result.created += 1
-            result.ids.append(member_id)
+            result.accept(row.row, member_id)
             continue
         fields = _merge_contact(contact, row.values)
         if fields and contact.pk:
@@ -123,7 +124,7 @@ def _apply_contacts(parsed: list[_ContactRow], result: IngestResult, *, source: 
             result.updated += 1
         else:
             result.duplicates += 1
-        result.ids.append(member_id)
+        result.accept(row.row, member_id)
     WeComContact.objects.bulk_create(list(new.values()), batch_size=1000)
     if changed:
         WeComContact.objects.bulk_update(list(changed.values()), [*CONTACT_FIELDS, "added_at"], batch_size=500)
@@ -156,16 +157,19 @@ def _merge_contact(contact: WeComContact, values: dict[str, Any]) -> set[str]:
 def _assign_unowned(member_ids, rows, row_members, staff, *, source: str) -> None:
     """A member without an owning guide belongs to the first staff member who added them."""
     unowned = set(Member.objects.filter(pk__in=member_ids, guide__isnull=True).values_list("pk", flat=True))
-    changes = []
+    by_owner: dict[Staff, list[int]] = defaultdict(list)
     for row, member_id in zip(rows, row_members, strict=True):
-        owner = staff[row.staff_code]
         if member_id in unowned and row.values["status"] == ContactStatus.ACTIVE:
             unowned.discard(member_id)
-            Member.objects.filter(pk=member_id).update(guide=owner, updated_at=timezone.now())
-            Member.objects.filter(pk=member_id, store__isnull=True).update(store_id=owner.store_id)
-            changes.append(OwnershipChange(member_id=member_id, to_guide=owner, to_store_id=owner.store_id,
-                                           reason="wecom_added", actor=source))
-    OwnershipChange.objects.bulk_create(changes)
+            by_owner[staff[row.staff_code]].append(member_id)
+    now = timezone.now()
+    for owner, members in by_owner.items():
+        Member.objects.filter(pk__in=members).update(guide=owner, updated_at=now)
+        Member.objects.filter(pk__in=members, store__isnull=True).update(store_id=owner.store_id)
+    OwnershipChange.objects.bulk_create([
+        OwnershipChange(member_id=m, to_guide=owner, to_store_id=owner.store_id, reason="wecom_added", actor=source)
+        for owner, members in by_owner.items() for m in members
+    ])
 
 
 def refresh_reachability(member_ids: Sequence[int]) -> None:

@@ -174,7 +174,7 @@ def _apply_members(parsed: list[_MemberRow], result: IngestResult, *, source: st
             result.updated += 1
         else:
             result.duplicates += 1
-        result.ids.append(member.pk)
+        result.accept(row.row, member.pk)
     if changed:
         for pk in changed:
             members[pk].updated_at = now
