@@ -1,17 +1,116 @@
-"""django-unfold settings for the operator console."""
+"""django-unfold settings for the operator console: branding, languages and the sidebar.
+
+Imported by ``settings.py``, so nothing here may import models: links are lazy and permission
+checks are plain functions of the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
 
 from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
+#: The data import page (CSV/XLSX members, orders, events …), served under the console.
+IMPORT_URL = "/console/import/"
+
+
+def can_view(perm: str) -> Callable:
+    """A sidebar permission check: the item shows when the user may view that model."""
+
+    def check(request) -> bool:
+        return request.user.has_perm(perm)
+
+    check.__name__ = f"can_view_{perm.replace('.', '_')}"
+    return check
+
+
+def is_console_user(request) -> bool:
+    return request.user.is_active and request.user.is_staff
+
+
+def _model(title, icon: str, app: str, model: str) -> dict:
+    return {
+        "title": title,
+        "icon": icon,
+        "link": reverse_lazy(f"admin:{app}_{model}_changelist"),
+        "permission": can_view(f"{app}.view_{model}"),
+    }
+
+
+NAVIGATION = [
+    {
+        "title": _("Member center"),
+        "separator": True,
+        "items": [
+            _model(_("Members"), "groups", "members", "member"),
+            _model(_("Identities"), "fingerprint", "members", "identity"),
+            _model(_("WeCom contacts"), "contacts", "members", "wecomcontact"),
+            _model(_("Guide changes"), "swap_horiz", "members", "ownershipchange"),
+            _model(_("Merge candidates"), "call_merge", "members", "mergecandidate"),
+            _model(_("Merge records"), "history", "members", "mergerecord"),
+        ],
+    },
+    {
+        "title": _("Commerce"),
+        "separator": True,
+        "items": [
+            _model(_("Orders"), "receipt_long", "commerce", "order"),
+            _model(_("Refunds"), "currency_exchange", "commerce", "refund"),
+            _model(_("Member order stats"), "monitoring", "commerce", "memberstats"),
+            _model(_("Sales channels"), "storefront", "commerce", "channel"),
+            _model(_("Products"), "inventory_2", "commerce", "product"),
+        ],
+    },
+    {
+        "title": _("Events"),
+        "separator": True,
+        "items": [
+            _model(_("Behaviour events"), "timeline", "events", "event"),
+        ],
+    },
+    {
+        "title": _("Organisation"),
+        "separator": True,
+        "items": [
+            _model(_("Group"), "corporate_fare", "org", "group"),
+            _model(_("Brands"), "sell", "org", "brand"),
+            _model(_("Regions"), "map", "org", "region"),
+            _model(_("Stores"), "store", "org", "store"),
+            _model(_("Staff"), "badge", "org", "staff"),
+            _model(_("Console users"), "manage_accounts", "auth", "user"),
+            _model(_("Permission groups"), "admin_panel_settings", "auth", "group"),
+        ],
+    },
+    {
+        "title": _("Integrations"),
+        "separator": True,
+        "items": [
+            {
+                "title": _("Import data"),
+                "icon": "upload_file",
+                "link": IMPORT_URL,
+                "permission": is_console_user,
+            },
+            _model(_("Rejected rows"), "report", "core", "ingestrejection"),
+            _model(_("API tokens"), "key", "core", "apitoken"),
+            _model(_("Audit trail"), "policy", "core", "auditentry"),
+        ],
+    },
+]
+
 UNFOLD = {
-    "SITE_TITLE": _("Siyu console"),
-    "SITE_HEADER": _("Siyu 私域"),
+    "SITE_TITLE": _("Siyu"),
+    "SITE_HEADER": _("Siyu"),
+    "SITE_SUBHEADER": _("Private-domain operations"),
     "SITE_SYMBOL": "hub",
+    "SITE_URL": None,  # no public site yet: hide "Return to site"
     "SHOW_LANGUAGES": True,
     "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
     "SIDEBAR": {
         "show_search": True,
         "show_all_applications": True,
+        "navigation": NAVIGATION,
     },
-    "LOGIN": {"redirect_after": lambda request: reverse_lazy("admin:index")},
 }
