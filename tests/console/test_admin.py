@@ -262,3 +262,14 @@ def test_a_business_day_filter_on_orders_uses_the_business_zone(boss, shop):
     assert len(orders) == 5
     assert none == []
     assert orders[0].ordered_at.astimezone(dt.UTC).hour == 4
+
+
+def test_a_store_manager_sees_only_the_sidebar_items_they_may_open(client, shop, store_manager):
+    client.force_login(store_manager)
+
+    body = client.get(MEMBERS, HTTP_ACCEPT_LANGUAGE="en-US").content.decode()
+
+    assert f'href="{MEMBERS}"' in body and f'href="{ORDERS}"' in body
+    assert 'href="/console/import/"' not in body  # importing needs an add permission
+    assert 'href="/console/org/store/"' not in body
+    assert 'href="/console/core/apitoken/"' not in body
