@@ -63,3 +63,14 @@ def make_token(name: str = "integration", *scopes: str) -> str:
     from siyu.core.tokens import ALL_SCOPES, create_token
 
     return create_token(name=name, scopes=scopes or ALL_SCOPES, actor="test").plain
+
+
+def make_user(username: str = "operator", *permissions: str, is_staff: bool = True):
+    """A console user with the given ``app_label.codename`` permissions; password ``pw-123456``."""
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(username=username, password="pw-123456", is_staff=is_staff)
+    for perm in permissions:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return user

@@ -7,6 +7,7 @@ from siyu.api import api
 urlpatterns = [
     path("", RedirectView.as_view(url="/console/", permanent=False)),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("console/import/", include("siyu.integrations.urls")),
     path("console/", admin.site.urls),
     path("api/v1/", api.urls),
 ]
