@@ -146,7 +146,8 @@ def _by_code(model, codes) -> dict[str, Any]:
     return {o.code: o for o in model.objects.filter(code__in=codes)} if codes else {}
 
 
-def record_orders(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: int = 1) -> IngestResult:
+def record_orders(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: int = 1,
+        row_numbers: Sequence[int] | None = None) -> IngestResult:
     """Record a batch of orders with their lines and refunds; one transaction.
 
     Idempotency key: ``channel`` + ``external_id``. Re-sending an order unchanged is a
@@ -159,7 +160,7 @@ def record_orders(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: 
     unknown channel/store/guide/member, refunds over the paid amount, conflicting duplicates.
     """
     return run_batch(entity="order", rows=rows, parse=_parse_order, apply=_apply_orders, source=source,
-                     first_row=first_row)
+                     first_row=first_row, row_numbers=row_numbers)
 
 
 def _resolve_references(parsed: list[_OrderRow], result: IngestResult) -> list[_OrderRow]:

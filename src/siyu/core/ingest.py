@@ -37,8 +37,7 @@ class IngestResult:
     updated: int = 0
     duplicates: int = 0
     rejected: list[Rejection] = field(default_factory=list)
-    first_row: int = 1
-    total: int = 0
+    row_numbers: list[int] = field(default_factory=list)
     row_ids: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -48,7 +47,7 @@ class IngestResult:
     @property
     def ids(self) -> list[int | None]:
         """One entry per input row, in order: the record's id, or None (rejected, or an event)."""
-        return [self.row_ids.get(self.first_row + i) for i in range(self.total)]
+        return [self.row_ids.get(row) for row in self.row_numbers]
 
     def accept(self, row: int, pk: int) -> None:
         self.row_ids[row] = pk
@@ -61,7 +60,7 @@ class IngestResult:
         self.created += other.created
         self.updated += other.updated
         self.duplicates += other.duplicates
-        self.total += other.total
+        self.row_numbers.extend(row + row_offset for row in other.row_numbers)
         self.row_ids.update({row + row_offset: pk for row, pk in other.row_ids.items()})
         for r in other.rejected:
             self.rejected.append(Rejection(r.row + row_offset, r.field, r.code, r.message, r.raw))
@@ -100,21 +99,28 @@ def store_rejections(result: IngestResult, *, source: str) -> None:
 
 
 def run_batch(*, entity: str, rows: Sequence[Mapping[str, Any]], parse: Callable[[int, Any], Any],
-              apply: Callable[[list, IngestResult], None], source: str, first_row: int = 1) -> IngestResult:
+              apply: Callable[[list, IngestResult], None], source: str, first_row: int = 1,
+              row_numbers: Sequence[int] | None = None) -> IngestResult:
     """The shape every batch service shares.
 
     ``parse(row_number, raw)`` turns each raw row into a parsed row or raises ``RowError``
     (the row is rejected); ``apply(parsed, result)`` writes the parsed rows, rejecting more by
     ``result.reject`` as it checks references. Writes and kept rejections share one
     transaction: an unexpected error rolls the whole batch back and propagates.
+
+    Rows are numbered ``first_row``, ``first_row + 1``, … or by ``row_numbers`` (a file import
+    whose records span several lines passes each record's first line number).
     """
-    result = IngestResult(entity=entity, first_row=first_row, total=len(rows))
+    numbers = list(row_numbers) if row_numbers is not None else list(range(first_row, first_row + len(rows)))
+    if len(numbers) != len(rows):
+        raise ValueError("row_numbers must give one number per row")
+    result = IngestResult(entity=entity, row_numbers=numbers)
     parsed = []
-    for offset, raw in enumerate(rows):
+    for number, raw in zip(numbers, rows, strict=True):
         try:
-            parsed.append(parse(first_row + offset, raw))
+            parsed.append(parse(number, raw))
         except RowError as error:
-            result.reject(first_row + offset, error, raw)
+            result.reject(number, error, raw)
     with transaction.atomic():
         if parsed:
             apply(parsed, result)

@@ -64,7 +64,8 @@ def _parse_event(row: int, raw: Mapping[str, Any]) -> _EventRow:
                      properties, key)
 
 
-def record_events(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: int = 1) -> IngestResult:
+def record_events(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: int = 1,
+        row_numbers: Sequence[int] | None = None) -> IngestResult:
     """Record behaviour events (one transaction).
 
     Idempotency key: ``idempotency_key`` or, when absent, a hash of member, kind, time and
@@ -75,7 +76,7 @@ def record_events(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: 
     unknown store or channel, non-object properties.
     """
     return run_batch(entity="event", rows=rows, parse=_parse_event, apply=_apply_events, source=source,
-                     first_row=first_row)
+                     first_row=first_row, row_numbers=row_numbers)
 
 
 def _apply_events(parsed: list[_EventRow], result: IngestResult) -> None:

@@ -13,13 +13,11 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import IO
 
 from django.db import transaction
-from django.db.models import Case, IntegerField, Value, When
 from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Channel
 from siyu.commerce.services import record_orders
 from siyu.core.ingest import IngestResult, store_rejections
-from siyu.core.models import IngestRejection
 from siyu.core.rows import RowError
 from siyu.events.services import record_events
 from siyu.integrations.importers.errors import ImportSetupError
@@ -146,15 +144,10 @@ def _import_chunk(chunk: list[Record], entity: str, report: ImportReport, *, act
     with transaction.atomic(durable=True):
         result = None
         if good:
-            numbers = [r.number for r in good]
-            consecutive = numbers[-1] - numbers[0] == len(numbers) - 1
-            first_row = numbers[0] if consecutive else 1
             extra = {"actor": actor} if entity == "members" else {}
-            result = _SERVICES[entity](rows=[r.data for r in good], source=report.source, first_row=first_row,
-                                       **extra)
-            by_row = {first_row + i: record for i, record in enumerate(good)}
-            if not consecutive and result.rejected:
-                _renumber(result, by_row)
+            result = _SERVICES[entity](rows=[r.data for r in good], source=report.source,
+                                       row_numbers=[r.number for r in good], **extra)
+            by_row = {record.number: record for record in good}
             report.created += result.created
             report.updated += result.updated
             report.duplicates += result.duplicates
@@ -180,16 +173,3 @@ def _import_chunk(chunk: list[Record], entity: str, report: ImportReport, *, act
 def _fan_out(record: Record, error: RowError | None) -> list[RejectedRow]:
     """A rejected order is reported on each of its file rows."""
     return [RejectedRow(row.number, e.field, e.code, e.message, row.raw) for row, e in record.errors_by_row(error)]
-
-
-def _renumber(result: IngestResult, by_row: Mapping[int, Record]) -> None:
-    """The service numbered its rows 1…n; point its stored rejections at the file rows.
-
-    Needed when an order spans several rows or blank rows were skipped, since the services
-    number rows consecutively from ``first_row``.
-    """
-    moves = {r.row: by_row[r.row].number for r in result.rejected if by_row[r.row].number != r.row}
-    if moves:
-        IngestRejection.objects.filter(batch_id=result.batch_id, row__in=list(moves)).update(
-            row=Case(*[When(row=old, then=Value(new)) for old, new in moves.items()],
-                     output_field=IntegerField()))

@@ -70,7 +70,8 @@ def _parse_contact(row: int, raw: Mapping[str, Any]) -> _ContactRow:
     })
 
 
-def record_wecom_contacts(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: int = 1) -> IngestResult:
+def record_wecom_contacts(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: int = 1,
+        row_numbers: Sequence[int] | None = None) -> IngestResult:
     """Record WeCom contact relations (add, remark, delete by either side), batch-first.
 
     Key: (member resolved from ``external_userid``/``unionid``, ``staff`` code). A customer new
@@ -81,6 +82,7 @@ def record_wecom_contacts(*, rows: Sequence[Mapping[str, Any]], source: str, fir
     unknown add_way/status, bad times.
     """
     return run_batch(entity="contact", rows=rows, parse=_parse_contact, source=source, first_row=first_row,
+                     row_numbers=row_numbers,
                      apply=lambda parsed, result: _apply_contacts(parsed, result, source=source))
 
 

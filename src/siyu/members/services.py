@@ -96,7 +96,8 @@ def _lookup(model, codes: Iterable[str]) -> dict[str, Any]:
 
 
 def upsert_members(*, rows: Sequence[Mapping[str, Any]], source: str, actor: str = "",
-                   first_row: int = 1) -> IngestResult:
+                   first_row: int = 1,
+        row_numbers: Sequence[int] | None = None) -> IngestResult:
     """Create or update members from raw rows, resolving identities (batch-first).
 
     A row is matched by ``member_code`` or any identity (phone strongest); unknown identities
@@ -108,6 +109,7 @@ def upsert_members(*, rows: Sequence[Mapping[str, Any]], source: str, actor: str
     phone/email/date, unknown gender value, unknown store or guide code.
     """
     return run_batch(entity="member", rows=rows, parse=_parse_member, source=source, first_row=first_row,
+                     row_numbers=row_numbers,
                      apply=lambda parsed, result: _apply_members(parsed, result, source=source, actor=actor))
 
 
