@@ -147,7 +147,7 @@ class RecentOrderInline(ReadOnlyTabularInline):
 
 @admin.register(Member)
 class MemberAdmin(ScopedMixin, FactAdmin):
-    list_display = ["code", "name", "phone", "city", "store", "guide", "status", "reach",
+    list_display = ["code", "name", "phone", "store", "guide", "status", "reach",
                     "order_count", "total_paid", "joined_at"]
     list_display_links = ["code", "name"]
     list_select_related = ["store", "guide", "stats"]
