@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.org.models import Staff, Store
 
@@ -24,7 +25,7 @@ class MemberStatus(models.TextChoices):
 
 class Member(models.Model):
     code = models.CharField(_("member code"), max_length=32, unique=True)
-    name = models.CharField(_("name"), max_length=100, blank=True)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=100, blank=True)
     gender = models.CharField(_("gender"), max_length=8, choices=Gender.choices,
                               default=Gender.UNKNOWN, db_index=True)
     birthday = models.DateField(_("birthday"), null=True, blank=True, db_index=True)

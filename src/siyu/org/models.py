@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Group(models.Model):
@@ -18,15 +19,15 @@ class Group(models.Model):
     )
 
     class Meta:
-        verbose_name = _("group")
-        verbose_name_plural = _("groups")
+        verbose_name = pgettext_lazy("organisation", "group")
+        verbose_name_plural = pgettext_lazy("organisation", "groups")
 
     def __str__(self) -> str:
         return self.name
 
 
 class Brand(models.Model):
-    group = models.ForeignKey(Group, verbose_name=_("group"), on_delete=models.PROTECT,
+    group = models.ForeignKey(Group, verbose_name=pgettext_lazy("organisation", "group"), on_delete=models.PROTECT,
                               related_name="brands")
     code = models.SlugField(_("code"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=100)
@@ -43,7 +44,7 @@ class Brand(models.Model):
 
 
 class Region(models.Model):
-    group = models.ForeignKey(Group, verbose_name=_("group"), on_delete=models.PROTECT,
+    group = models.ForeignKey(Group, verbose_name=pgettext_lazy("organisation", "group"), on_delete=models.PROTECT,
                               related_name="regions")
     code = models.SlugField(_("code"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=100)
@@ -133,7 +134,7 @@ DEFAULT_SCOPE = {
 class Staff(models.Model):
     """A member of staff (员工/导购), optionally able to log in to the console."""
 
-    group = models.ForeignKey(Group, verbose_name=_("group"), on_delete=models.PROTECT,
+    group = models.ForeignKey(Group, verbose_name=pgettext_lazy("organisation", "group"), on_delete=models.PROTECT,
                               related_name="staff")
     user = models.OneToOneField(settings.AUTH_USER_MODEL, verbose_name=_("login"), null=True,
                                 blank=True, on_delete=models.SET_NULL, related_name="staff")
