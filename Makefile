@@ -25,7 +25,7 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 
 ## make test: install with dev extras, lint, run the whole suite on $$SIYU_DATABASE_URL (default SQLite)
 test: install browser lint
