@@ -26,7 +26,7 @@ REGIONS = [
     ("central", "华中大区"),
 ]
 
-#: code, brand, kind, region, city, name, address, channel (code, kind, platform)
+#: code, brand, kind, region, city, name, address (each store also gets a sales channel, see CHANNELS)
 STORES = [
     ("sh-njxl", APPAREL, StoreKind.PHYSICAL, "east", "上海", "悦衣 上海南京西路店", "静安区南京西路1266号恒隆广场B1"),
     ("sh-qibao", APPAREL, StoreKind.PHYSICAL, "east", "上海", "悦衣 上海七宝万科店", "闵行区漕宝路3366号万科广场L2"),

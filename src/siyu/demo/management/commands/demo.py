@@ -39,7 +39,7 @@ class Command(BaseCommand):
             "events": _("Behaviour events"),
         }
         started = time.perf_counter()
-        with Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=False) as bar:
             tasks: dict[str, int] = {}
 
