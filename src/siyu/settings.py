@@ -74,7 +74,7 @@ TEMPLATES = [
 
 
 def _database() -> dict:
-    url = env_str("SIYU_DATABASE_URL", f"sqlite:///{VAR_DIR / 'siyu.sqlite3'}")
+    url = env_str("SIYU_DATABASE_URL", "") or f"sqlite:///{VAR_DIR / 'siyu.sqlite3'}"  # empty means default
     config = dj_database_url.parse(url, conn_max_age=60)
     engine = config["ENGINE"]
     options = config.setdefault("OPTIONS", {})

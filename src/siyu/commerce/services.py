@@ -22,7 +22,7 @@ from siyu.commerce.models import (
     Product,
     Refund,
 )
-from siyu.commerce.stats import refresh_member_stats
+from siyu.commerce.stats import add_new_orders_to_stats, refresh_member_stats
 from siyu.core.db import chunked, ids_by, insert_rows
 from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.money import ZERO
@@ -208,7 +208,9 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     existing: dict[tuple[int, str], Order] = {}
     for channel_id, external_ids in keys.items():
         for chunk in chunked(sorted(external_ids), 1000):
-            for order in Order.objects.select_for_update().filter(channel_id=channel_id, external_id__in=chunk):
+            # .order_by(): the default newest-first ordering made SQLite scan the time index.
+            lookup = Order.objects.select_for_update().filter(channel_id=channel_id, external_id__in=chunk)
+            for order in lookup.order_by():
                 existing[(channel_id, order.external_id)] = order
     products = {p.sku: p.pk for p in Product.objects.filter(
         sku__in={line["sku"] for p in valid for line in p.lines if line["sku"]})}
@@ -216,7 +218,6 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     new_rows: list[_OrderRow] = []
     seen: dict[tuple[int, str], _OrderRow] = {}
     twins: list[tuple[int, int]] = []  # (row, earlier row of the same order in this batch)
-    touched: set[int | None] = set()
     updated: list[tuple[Order, _OrderRow]] = []
     for p in valid:
         key = (p.values["channel_id"], p.external_id)
@@ -240,7 +241,6 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     order_ids = _insert_orders(new_rows)
     lines, refunds = [], []
     for order_id, p in zip(order_ids, new_rows, strict=True):
-        touched.add(p.member_id)
         lines.extend((order_id, line["line_no"], products.get(line["sku"]), line["sku"], line["name"],
                       line["quantity"], line["unit_price"], line["amount"]) for line in p.lines)
         refunds.extend((order_id, r["external_id"], r["amount"], r["refunded_at"], r["reason"]) for r in p.refunds)
@@ -250,8 +250,10 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     for order_id, p in zip(order_ids, new_rows, strict=True):
         result.accept(p.row, order_id)
 
-    touched |= _apply_updates(updated, products, result)
-    refresh_member_stats(touched)
+    # New orders are added to the kept totals; members whose existing orders changed are
+    # recomputed afterwards (which also covers their new orders of this batch).
+    add_new_orders_to_stats(order_ids)
+    refresh_member_stats(_apply_updates(updated, products, result))
     for row, earlier in twins:
         if earlier in result.row_ids:
             result.accept(row, result.row_ids[earlier])

@@ -92,13 +92,32 @@ def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, retur
     return ids
 
 
-def upsert_select_sql(table: str, columns: Sequence[str], select_sql: str, *, conflict: str) -> str:
-    """``INSERT INTO table (columns) SELECT … `` updating ``columns`` on a ``conflict`` key clash."""
+def upsert_select_sql(table: str, columns: Sequence[str], select_sql: str, *, conflict: Sequence[str],
+                      merge: dict[str, str] | None = None) -> str:
+    """``INSERT INTO table (columns) SELECT …`` that, on a clash of the ``conflict`` key, updates
+    the other columns: replaced by default, or merged by ``merge[column]``: ``"add"`` (counters,
+    sums), ``"min"`` / ``"max"`` (first/last times; NULL means no value yet).
+    """
     quote = connection.ops.quote_name
     cols = ", ".join(quote(c) for c in columns)
-    updated = [c for c in columns if c != conflict]
-    if connection.vendor == "mysql":
-        sets = ", ".join(f"{quote(c)} = VALUES({quote(c)})" for c in updated)
+    mysql = connection.vendor == "mysql"
+    merge = merge or {}
+
+    def assignment(column: str) -> str:
+        old = quote(column) if mysql else f"{quote(table)}.{quote(column)}"
+        new = f"VALUES({quote(column)})" if mysql else f"excluded.{quote(column)}"
+        rule = merge.get(column)
+        if rule == "add":
+            value = f"{old} + {new}"
+        elif rule in ("min", "max"):
+            better = "<" if rule == "min" else ">"
+            value = f"CASE WHEN {old} IS NULL OR {new} {better} {old} THEN {new} ELSE {old} END"
+        else:
+            value = new
+        return f"{quote(column)} = {value}"
+
+    sets = ", ".join(assignment(c) for c in columns if c not in conflict)
+    if mysql:
         return f"INSERT INTO {quote(table)} ({cols}) {select_sql} ON DUPLICATE KEY UPDATE {sets}"
-    sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updated)
-    return f"INSERT INTO {quote(table)} ({cols}) {select_sql} ON CONFLICT ({quote(conflict)}) DO UPDATE SET {sets}"
+    target = ", ".join(quote(c) for c in conflict)
+    return f"INSERT INTO {quote(table)} ({cols}) {select_sql} ON CONFLICT ({target}) DO UPDATE SET {sets}"
