@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -205,15 +205,17 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     keys = defaultdict(set)
     for p in valid:
         keys[p.values["channel_id"]].add(p.external_id)
-    existing: dict[tuple[int, str], Order] = {}
+    # One indexed probe for the whole batch; only orders that exist are then loaded and locked.
+    # .order_by(): the default newest-first ordering made SQLite scan the time index.
+    probe = Q()
     for channel_id, external_ids in keys.items():
-        for chunk in chunked(sorted(external_ids), 1000):
-            # .order_by(): the default newest-first ordering made SQLite scan the time index.
-            lookup = Order.objects.select_for_update().filter(channel_id=channel_id, external_id__in=chunk)
-            for order in lookup.order_by():
-                existing[(channel_id, order.external_id)] = order
-    products = {p.sku: p.pk for p in Product.objects.filter(
-        sku__in={line["sku"] for p in valid for line in p.lines if line["sku"]})}
+        probe |= Q(channel_id=channel_id, external_id__in=sorted(external_ids))
+    found = list(Order.objects.filter(probe).order_by().values_list("pk", flat=True))
+    existing: dict[tuple[int, str], Order] = {}
+    for chunk in chunked(sorted(found), 1000):
+        for order in Order.objects.select_for_update().filter(pk__in=chunk).order_by("pk"):
+            existing[(order.channel_id, order.external_id)] = order
+    products = ids_by(Product, "sku", (line["sku"] for p in valid for line in p.lines))
 
     new_rows: list[_OrderRow] = []
     seen: dict[tuple[int, str], _OrderRow] = {}

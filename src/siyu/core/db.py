@@ -77,6 +77,13 @@ def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, retur
         head += "VALUES "
         one = "(" + ", ".join(["%s"] * len(columns)) + ")"
     ids: list[int] = []
+    if unnest and not returning:
+        # Nothing to return: COPY is PostgreSQL's fastest way in, values adapted by psycopg itself.
+        copy_sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(c.column) for c in columns)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return ids
     with connection.cursor() as cursor:
         for part in chunked(rows, chunk_size):
             if unnest:
