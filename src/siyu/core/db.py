@@ -53,47 +53,40 @@ def _adapter(field):
 
 def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, returning: bool = False,
                 chunk_size: int = 500) -> list[int]:
-    """Insert plain tuples with multi-row ``INSERT … VALUES``: the hot-path twin of bulk_create.
+    """Insert plain tuples: the ingestion hot path's twin of ``bulk_create``.
 
     ``fields`` are attribute names (``order_id``); every non-null column without a database
     default must be given. With ``returning`` the new primary keys come back in row order
-    (PostgreSQL, SQLite and MariaDB; callers fall back to natural keys where
-    ``can_return_rows_from_bulk_insert`` is false).
+    (PostgreSQL, SQLite, MariaDB; on MySQL, which cannot return them, callers use natural keys).
+    PostgreSQL gets ``COPY``; the others a multi-row ``INSERT … VALUES``.
     """
     if not rows:
         return []
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
     quote = connection.ops.quote_name
-    adapters = [_adapter(column) for column in columns]
-    head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c.column) for c in columns)}) "
-    tail = f" RETURNING {quote(meta.pk.column)}" if returning else ""
-    unnest = connection.vendor == "postgresql"
-    if unnest:
-        # One array parameter per column: a short statement psycopg parses once, whatever the row count.
-        head += "SELECT * FROM UNNEST(" + ", ".join(f"%s::{c.db_type(connection)}[]" for c in columns) + ")"  # noqa: S608
-        chunk_size *= 10
-    else:
-        head += "VALUES "
-        one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    names = [quote(c.column) for c in columns]
     ids: list[int] = []
-    if unnest and not returning:
-        # Nothing to return: COPY is PostgreSQL's fastest way in, values adapted by psycopg itself.
-        copy_sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(c.column) for c in columns)}) FROM STDIN"
-        with connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-        return ids
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            if returning:  # draw the ids first so that they come back in row order
+                cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                               [meta.db_table, meta.pk.column, len(rows)])
+                ids = [row[0] for row in cursor.fetchall()]
+                names.insert(0, quote(meta.pk.column))
+                rows = [(pk, *row) for pk, row in zip(ids, rows, strict=True)]
+            with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return ids
+        adapters = [_adapter(column) for column in columns]
+        head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(names)}) VALUES "  # noqa: S608 - quoted names
+        one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        tail = f" RETURNING {quote(meta.pk.column)}" if returning else ""
         for part in chunked(rows, chunk_size):
-            if unnest:
-                params = [[adapt(v) if adapt and v is not None else v for v in values] if adapt else list(values)
-                          for adapt, values in zip(adapters, zip(*part, strict=True), strict=True)]
-                cursor.execute(head + tail, params)
-            else:
-                params = [adapt(value) if adapt and value is not None else value
-                          for row in part for adapt, value in zip(adapters, row, strict=True)]
-                cursor.execute(head + ", ".join([one] * len(part)) + tail, params)
+            params = [adapt(value) if adapt and value is not None else value
+                      for row in part for adapt, value in zip(adapters, row, strict=True)]
+            cursor.execute(head + ", ".join([one] * len(part)) + tail, params)
             if returning:
                 ids.extend(row[0] for row in cursor.fetchall())
     return ids
