@@ -90,41 +90,32 @@ class ScopedMixin:
         return super().get_queryset(request).filter(scope_q(request, self.scope_prefix))
 
 
-class ReadOnlyTabularInline(TabularInline):
+class _ReadOnlyInline:
+    """Facts shown beside their parent; written only by the services."""
+
     extra = 0
     max_num = 0
     can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return self.fields or ()
+
+
+class ReadOnlyTabularInline(_ReadOnlyInline, TabularInline):
     show_change_link = False
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return self.fields or ()
-
-
-class ReadOnlyStackedInline(StackedInline):
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return self.fields or ()
+class ReadOnlyStackedInline(_ReadOnlyInline, StackedInline):
+    pass
 
 
 class BusinessDayRangeFilter(RangeDateFilter):
