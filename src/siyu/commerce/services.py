@@ -23,7 +23,7 @@ from siyu.commerce.models import (
     Refund,
 )
 from siyu.commerce.stats import add_new_orders_to_stats, refresh_member_stats
-from siyu.core.db import chunked, ids_by, insert_rows
+from siyu.core.db import by_code, chunked, ids_by, insert_rows
 from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.money import ZERO
 from siyu.core.rows import RowError, RowReader, unknown_reference
@@ -141,11 +141,6 @@ def _parse_order(row: int, raw: Mapping[str, Any]) -> _OrderRow:
                      lines, refunds)
 
 
-def _by_code(model, codes) -> dict[str, Any]:
-    codes = {c for c in codes if c}
-    return {o.code: o for o in model.objects.filter(code__in=codes)} if codes else {}
-
-
 def record_orders(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: int = 1,
         row_numbers: Sequence[int] | None = None) -> IngestResult:
     """Record a batch of orders with their lines and refunds; one transaction.
@@ -164,9 +159,9 @@ def record_orders(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: 
 
 
 def _resolve_references(parsed: list[_OrderRow], result: IngestResult) -> list[_OrderRow]:
-    channels = _by_code(Channel, (p.channel_code for p in parsed))
-    stores = _by_code(Store, (p.store_code for p in parsed))
-    guides = _by_code(Staff, (p.guide_code for p in parsed))
+    channels = by_code(Channel, (p.channel_code for p in parsed))
+    stores = by_code(Store, (p.store_code for p in parsed))
+    guides = by_code(Staff, (p.guide_code for p in parsed))
     member_codes = ids_by(Member, "code", (p.member_code for p in parsed))
     member_ids = ids_by(Member, "pk", (p.member_id for p in parsed))
     identities = lookup_identities([i for p in parsed for i in p.buyer])

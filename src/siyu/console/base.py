@@ -51,16 +51,8 @@ class ConsoleAdmin(ModelAdmin):
     warn_unsaved_form = True
 
 
-class FactAdmin(ConsoleAdmin):
-    """A table owned by a service: operators view it, nobody edits it through the console.
-
-    Only the *view* permission counts; add, change and delete are refused for everyone, including
-    superusers, so a POST to a change page is a 403 and the row stays as the service wrote it.
-    """
-
-    actions = None
-    warn_unsaved_form = False
-    show_add_link = False
+class NoWritesMixin:
+    """Refuse add, change and delete to everyone, superusers included: services own these rows."""
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -70,6 +62,18 @@ class FactAdmin(ConsoleAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class FactAdmin(NoWritesMixin, ConsoleAdmin):
+    """A table owned by a service: operators view it, nobody edits it through the console.
+
+    Only the *view* permission counts; add, change and delete are refused for everyone, including
+    superusers, so a POST to a change page is a 403 and the row stays as the service wrote it.
+    """
+
+    actions = None
+    warn_unsaved_form = False
+    show_add_link = False
 
 
 class LargeFactAdmin(FactAdmin):
@@ -90,21 +94,12 @@ class ScopedMixin:
         return super().get_queryset(request).filter(scope_q(request, self.scope_prefix))
 
 
-class _ReadOnlyInline:
+class _ReadOnlyInline(NoWritesMixin):
     """Facts shown beside their parent; written only by the services."""
 
     extra = 0
     max_num = 0
     can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         return self.fields or ()

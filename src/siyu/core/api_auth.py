@@ -26,7 +26,7 @@ from ninja import Schema
 from ninja.security import HttpBearer
 from pydantic import Field, PlainSerializer, WithJsonSchema
 
-from siyu.core.errors import PermissionDenied, SiyuError
+from siyu.core.errors import BatchFailed, BatchTooLarge, PermissionDenied, SiyuError, Unauthenticated
 from siyu.core.ingest import IngestResult
 from siyu.core.models import ApiToken
 from siyu.core.money import CENT
@@ -37,21 +37,6 @@ logger = logging.getLogger(__name__)
 
 #: The most rows one batch request may carry.
 MAX_BATCH_ROWS = 5000
-
-
-class Unauthenticated(SiyuError):
-    status = 401
-    code = "unauthenticated"
-
-
-class BatchTooLarge(SiyuError):
-    status = 413
-    code = "batch_too_large"
-
-
-class BatchFailed(SiyuError):
-    status = 500
-    code = "batch_failed"
 
 
 # --- auth -------------------------------------------------------------------------------------

@@ -7,16 +7,6 @@ from collections.abc import Sequence
 from django.db import connection
 
 
-def upsert(model, objs: Sequence, *, unique_fields: Sequence[str], update_fields: Sequence[str],
-           batch_size: int = 1000) -> None:
-    """``INSERT … ON CONFLICT DO UPDATE`` (``ON DUPLICATE KEY UPDATE`` on MySQL/MariaDB)."""
-    if not objs:
-        return
-    target = unique_fields if connection.features.supports_update_conflicts_with_target else None
-    model.objects.bulk_create(objs, update_conflicts=True, unique_fields=target,
-                              update_fields=update_fields, batch_size=batch_size)
-
-
 def bulk_insert(model, objs: list, *, key: str, batch_size: int = 1000) -> list:
     """Insert and make sure every object has its primary key (MySQL returns none)."""
     if not objs:
@@ -33,6 +23,12 @@ def bulk_insert(model, objs: list, *, key: str, batch_size: int = 1000) -> list:
 def chunked(items: Sequence, size: int):
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def by_code(model, codes) -> dict:
+    """``{code: object}`` for the rows of ``model`` whose ``code`` is in ``codes`` (one query)."""
+    codes = {c for c in codes if c}
+    return {obj.code: obj for obj in model.objects.filter(code__in=codes)} if codes else {}
 
 
 def ids_by(model, field: str, values) -> dict:

@@ -42,3 +42,20 @@ class PermissionDenied(SiyuError):
 class Conflict(SiyuError):
     status = 409
     code = "conflict"
+
+
+class Unauthenticated(SiyuError):
+    status = 401
+    code = "unauthenticated"
+
+
+class BatchTooLarge(SiyuError):
+    status = 413
+    code = "batch_too_large"
+
+
+class BatchFailed(SiyuError):
+    """An unexpected error inside a batch service: the batch was rolled back."""
+
+    status = 500
+    code = "batch_failed"

@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from siyu.core.db import chunked
+from siyu.core.db import by_code, chunked
 from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.rows import RowReader, unknown_reference
 from siyu.members.identities import Ident, normalize
@@ -87,7 +87,7 @@ def record_wecom_contacts(*, rows: Sequence[Mapping[str, Any]], source: str, fir
 
 
 def _apply_contacts(parsed: list[_ContactRow], result: IngestResult, *, source: str) -> None:
-    staff = {s.code: s for s in Staff.objects.filter(code__in={p.staff_code for p in parsed})}
+    staff = by_code(Staff, (p.staff_code for p in parsed))
     rows = []
     for p in parsed:
         if p.staff_code in staff:

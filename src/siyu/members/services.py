@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.core.db import by_code, ids_by
 from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.rows import RowError, RowReader, unknown_reference
 from siyu.members.identities import Ident, row_identities
@@ -88,13 +89,6 @@ def _parse_member(row: int, raw: Mapping[str, Any]) -> _MemberRow:
                       reader.text("store", max_length=50), reader.text("guide", max_length=64))
 
 
-def _lookup(model, codes: Iterable[str]) -> dict[str, Any]:
-    codes = {c for c in codes if c}
-    if not codes:
-        return {}
-    return {obj.code: obj for obj in model.objects.filter(code__in=codes)}
-
-
 def upsert_members(*, rows: Sequence[Mapping[str, Any]], source: str, actor: str = "",
                    first_row: int = 1,
         row_numbers: Sequence[int] | None = None) -> IngestResult:
@@ -114,8 +108,8 @@ def upsert_members(*, rows: Sequence[Mapping[str, Any]], source: str, actor: str
 
 
 def _apply_members(parsed: list[_MemberRow], result: IngestResult, *, source: str, actor: str) -> None:
-    stores = _lookup(Store, (p.store_code for p in parsed))
-    guides = _lookup(Staff, (p.guide_code for p in parsed))
+    stores = by_code(Store, (p.store_code for p in parsed))
+    guides = by_code(Staff, (p.guide_code for p in parsed))
     rows: list[_MemberRow] = []
     for p in parsed:
         if p.store_code and p.store_code not in stores:
@@ -127,7 +121,7 @@ def _apply_members(parsed: list[_MemberRow], result: IngestResult, *, source: st
     if not rows:
         return
     now = timezone.now()
-    by_code = {m.code: m.pk for m in Member.objects.filter(code__in=[r.code for r in rows if r.code])}
+    known_codes = ids_by(Member, "code", (r.code for r in rows))
 
     def owner(row: _MemberRow) -> tuple[Staff | None, Store | None]:
         guide = guides.get(row.guide_code)
@@ -142,7 +136,7 @@ def _apply_members(parsed: list[_MemberRow], result: IngestResult, *, source: st
 
     resolution = resolve_identities(
         [r.identities for r in rows], new_member=build, source=source,
-        anchors=[by_code.get(r.code) for r in rows],
+        anchors=[known_codes.get(r.code) for r in rows],
     )
     member_ids = resolution.member_ids
     linked = {member_id for _, member_id in resolution.new_identities}
