@@ -8,6 +8,7 @@ statements whose cost grows with those members' orders, never with the whole tab
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from django.db import connection
@@ -24,7 +25,9 @@ ADD_STATS = {"first_order_at": "min", "last_order_at": "max", "order_count": "ad
 ADD_CHANNEL = {"order_count": "add", "total_paid": "add", "last_order_at": "max"}
 
 
-def _sql() -> dict[str, str]:
+@functools.cache
+def _statements(vendor: str) -> dict[str, str]:
+    """The refresh statements for one database vendor, built once (identifier quoting differs)."""
     q = connection.ops.quote_name
     members, orders, channel_stats = (q(m._meta.db_table) for m in (Member, Order, MemberChannelStats))
     counted = f"FROM {orders} o WHERE o.is_counted = %s AND o.member_id IN ({{ids}})"
@@ -61,7 +64,7 @@ def refresh_member_stats(member_ids: Iterable[int | None]) -> int:
     ids = sorted({m for m in member_ids if m is not None})
     if not ids:
         return 0
-    sql = _sql()
+    sql = _statements(connection.vendor)
     with connection.cursor() as cursor:
         for chunk in chunked(ids, 1000):
             marks = ", ".join(["%s"] * len(chunk))
@@ -80,7 +83,7 @@ def add_new_orders_to_stats(order_ids: Iterable[int]) -> None:
     ids = sorted(order_ids)
     if not ids:
         return
-    sql = _sql()
+    sql = _statements(connection.vendor)
     with connection.cursor() as cursor:
         for chunk in chunked(ids, 1000):
             marks = ", ".join(["%s"] * len(chunk))

@@ -55,16 +55,6 @@ class IngestResult:
     def reject(self, row: int, error: RowError, raw: Any) -> None:
         self.rejected.append(Rejection(row, error.field, error.code, error.message, raw))
 
-    def merge(self, other: IngestResult, *, row_offset: int = 0) -> None:
-        """Fold a later chunk's result into this one (file imports run in chunks)."""
-        self.created += other.created
-        self.updated += other.updated
-        self.duplicates += other.duplicates
-        self.row_numbers.extend(row + row_offset for row in other.row_numbers)
-        self.row_ids.update({row + row_offset: pk for row, pk in other.row_ids.items()})
-        for r in other.rejected:
-            self.rejected.append(Rejection(r.row + row_offset, r.field, r.code, r.message, r.raw))
-
     def as_dict(self) -> dict:
         return {
             "batch_id": str(self.batch_id),

@@ -30,10 +30,6 @@ class RowError(Exception):
         self.message = message
 
 
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
 class RowReader:
     """Reads typed values out of one raw row, raising :class:`RowError` on the first problem."""
 
