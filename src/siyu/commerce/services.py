@@ -23,7 +23,7 @@ from siyu.commerce.models import (
     Refund,
 )
 from siyu.commerce.stats import add_new_orders_to_stats, refresh_member_stats
-from siyu.core.db import by_code, chunked, ids_by, insert_rows
+from siyu.core.db import by_code, chunked, ids_by, insert_rows, note_bulk_write
 from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.money import ZERO
 from siyu.core.rows import RowError, RowReader, unknown_reference
@@ -236,6 +236,7 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
             new_rows.append(p)
 
     order_ids = _insert_orders(new_rows)
+    note_bulk_write(Order, len(order_ids))
     lines, refunds = [], []
     for order_id, p in zip(order_ids, new_rows, strict=True):
         lines.extend((order_id, line["line_no"], products.get(line["sku"]), line["sku"], line["name"],

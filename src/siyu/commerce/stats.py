@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from django.db import connection
 
 from siyu.commerce.models import MemberChannelStats, MemberStats, Order
-from siyu.core.db import chunked, upsert_select_sql
+from siyu.core.db import chunked, id_list, upsert_select_sql
 from siyu.members.models import Member
 
 STATS_COLUMNS = ["member_id", "first_order_at", "last_order_at", "order_count", "item_count", "total_paid",
@@ -30,8 +30,8 @@ def _statements(vendor: str) -> dict[str, str]:
     """The refresh statements for one database vendor, built once (identifier quoting differs)."""
     q = connection.ops.quote_name
     members, orders, channel_stats = (q(m._meta.db_table) for m in (Member, Order, MemberChannelStats))
-    counted = f"FROM {orders} o WHERE o.is_counted = %s AND o.member_id IN ({{ids}})"
-    new = f"FROM {orders} o WHERE o.is_counted = %s AND o.member_id IS NOT NULL AND o.id IN ({{ids}})"
+    counted = f"FROM {orders} o WHERE o.is_counted = %s AND o.member_id {{ids}}"
+    new = f"FROM {orders} o WHERE o.is_counted = %s AND o.member_id IS NOT NULL AND o.id {{ids}}"
     net = "ROUND(SUM(o.paid_amount) - SUM(o.refunded_amount), 2)"
     return {
         # LEFT JOIN from the members so that a member left with no counted order gets zeros.
@@ -39,7 +39,7 @@ def _statements(vendor: str) -> dict[str, str]:
             MemberStats._meta.db_table, STATS_COLUMNS,
             f"SELECT m.id, MIN(o.ordered_at), MAX(o.ordered_at), COUNT(o.id), COALESCE(SUM(o.item_count), 0), "  # noqa: S608
             f"COALESCE({net}, 0), COALESCE(ROUND(SUM(o.refunded_amount), 2), 0) FROM {members} m "
-            f"LEFT JOIN {orders} o ON o.member_id = m.id AND o.is_counted = %s WHERE m.id IN ({{ids}}) GROUP BY m.id",
+            f"LEFT JOIN {orders} o ON o.member_id = m.id AND o.is_counted = %s WHERE m.id {{ids}} GROUP BY m.id",
             conflict=["member_id"]),
         # The incremental path: add a batch of new orders to the totals already kept.
         "add_stats": upsert_select_sql(
@@ -52,7 +52,7 @@ def _statements(vendor: str) -> dict[str, str]:
             f"SELECT o.member_id, o.channel_id, COUNT(*), {net}, MAX(o.ordered_at) {new} "
             f"GROUP BY o.member_id, o.channel_id",
             conflict=["member_id", "channel_id"], merge=ADD_CHANNEL),
-        "clear_channels": f"DELETE FROM {channel_stats} WHERE member_id IN ({{ids}})",  # noqa: S608
+        "clear_channels": f"DELETE FROM {channel_stats} WHERE member_id {{ids}}",  # noqa: S608
         "channels": (f"INSERT INTO {channel_stats} ({', '.join(q(c) for c in CHANNEL_COLUMNS)}) "
                      f"SELECT o.member_id, o.channel_id, COUNT(*), {net}, MAX(o.ordered_at) {counted} "
                      f"GROUP BY o.member_id, o.channel_id"),
@@ -67,10 +67,10 @@ def refresh_member_stats(member_ids: Iterable[int | None]) -> int:
     sql = _statements(connection.vendor)
     with connection.cursor() as cursor:
         for chunk in chunked(ids, 1000):
-            marks = ", ".join(["%s"] * len(chunk))
-            cursor.execute(sql["stats"].format(ids=marks), [True, *chunk])
-            cursor.execute(sql["clear_channels"].format(ids=marks), chunk)
-            cursor.execute(sql["channels"].format(ids=marks), [True, *chunk])
+            marks, params = id_list(chunk)
+            cursor.execute(sql["stats"].format(ids=marks), [True, *params])
+            cursor.execute(sql["clear_channels"].format(ids=marks), params)
+            cursor.execute(sql["channels"].format(ids=marks), [True, *params])
     return len(ids)
 
 
@@ -86,9 +86,9 @@ def add_new_orders_to_stats(order_ids: Iterable[int]) -> None:
     sql = _statements(connection.vendor)
     with connection.cursor() as cursor:
         for chunk in chunked(ids, 1000):
-            marks = ", ".join(["%s"] * len(chunk))
-            cursor.execute(sql["add_stats"].format(ids=marks), [True, *chunk])
-            cursor.execute(sql["add_channels"].format(ids=marks), [True, *chunk])
+            marks, params = id_list(chunk)
+            cursor.execute(sql["add_stats"].format(ids=marks), [True, *params])
+            cursor.execute(sql["add_channels"].format(ids=marks), [True, *params])
 
 
 def refresh_all_member_stats(*, chunk_size: int = 1000, progress=None) -> int:

@@ -8,6 +8,7 @@ precise, translatable reason while the rest of the batch lands.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -141,9 +142,10 @@ class RowReader:
         text = str(value).strip()
         if aliases and text in aliases:
             return aliases[text]
-        if text in choices.values:
+        allowed = _choice_values(choices)
+        if text in allowed:
             return text
-        if text.lower() in choices.values:
+        if text.lower() in allowed:
             return text.lower()
         raise RowError(
             field, "invalid_choice",
@@ -165,6 +167,11 @@ class RowReader:
         if not isinstance(value, list):
             raise RowError(field, "invalid_value", _("expected a list"))
         return value
+
+
+@functools.cache
+def _choice_values(choices) -> frozenset[str]:
+    return frozenset(choices.values)  # Django rebuilds the list on every access
 
 
 _DATETIME_FORMATS = (

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
-from siyu.core.db import bulk_insert
+from siyu.core.db import bulk_insert, note_bulk_write
 from siyu.members.identities import Ident
 from siyu.members.models import Identity, Member, MergeCandidate
 
@@ -112,6 +112,8 @@ def resolve_identities(identity_sets: Sequence[Sequence[Ident]], *,
          for i, m in new_identities],
         batch_size=1000,
     )
+    note_bulk_write(Member, len(created_ids))
+    note_bulk_write(Identity, len(new_identities))
     candidates = []
     for (a, b), reason in candidate_pairs.items():
         low, high = sorted((real(a), real(b)))
