@@ -15,11 +15,14 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
+from siyu.analytics.api import router as analytics_router
 from siyu.commerce.api import router as commerce_router
 from siyu.core.api_auth import error_body
 from siyu.core.errors import SiyuError
 from siyu.events.api import router as events_router
 from siyu.members.api import router as members_router
+from siyu.segments.api import router as segments_router
+from siyu.tags.api import router as tags_router
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,9 @@ api = NinjaAPI(
 api.add_router("", members_router)
 api.add_router("", commerce_router)
 api.add_router("", events_router)
+api.add_router("", tags_router)
+api.add_router("", segments_router)
+api.add_router("", analytics_router)
 
 
 def _respond(request: HttpRequest, status: int, body: dict) -> HttpResponse:

@@ -1,0 +1,7 @@
+"""Analytics API."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["analytics"])

@@ -1,0 +1,7 @@
+"""Segments API."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["segments"])

@@ -1,0 +1,262 @@
+"""Tag writes (打标签): manual, by list, by rule and by model; every change kept as history.
+
+All writes are set-based over member ids and idempotent: applying a tag a member holds, or
+removing one they do not hold, changes nothing and writes no history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from siyu.core.db import chunked
+from siyu.core.errors import PermissionDenied, ValidationError
+from siyu.members.identities import parse_ref
+from siyu.members.models import Member
+from siyu.members.resolution import lookup_identities
+from siyu.org.models import Staff
+from siyu.org.selectors import member_scope_q
+from siyu.tags.models import MemberTag, MemberTagChange, Tag, TagAction, TagGroup, TagSource
+
+
+@dataclass
+class TagResult:
+    """What a tagging call did: holders added and removed; rows of a list that matched nobody."""
+
+    added: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    unmatched: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"added": self.added, "removed": self.removed, "unchanged": self.unchanged,
+                "unmatched": self.unmatched}
+
+
+def apply_tags(*, member_ids: Iterable[int], tags: Sequence[Tag], source: str, actor: str = "",
+               staff: Staff | None = None, expires_at: dt.datetime | None = None, reason: str = "",
+               now: dt.datetime | None = None) -> TagResult:
+    """Give ``tags`` to the members; in an exclusive group the member's other tag is removed.
+
+    Idempotent: a member already holding a tag keeps it (its expiry is updated when
+    ``expires_at`` differs). Rejects two tags of one exclusive group and inactive tags.
+    """
+    now = now or timezone.now()
+    ids = sorted(set(member_ids))
+    _check_tags(tags)
+    result = TagResult()
+    with transaction.atomic():
+        for tag in tags:
+            if tag.group.exclusive:
+                others = Tag.objects.filter(group_id=tag.group_id).exclude(pk=tag.pk)
+                result.removed += _remove(ids, others, source=source, actor=actor, reason=reason or _(
+                    "replaced by %(tag)s (exclusive group)") % {"tag": tag.name}, now=now)
+            added, unchanged = _add(ids, tag, source=source, actor=actor, staff=staff, expires_at=expires_at,
+                                    reason=reason, now=now)
+            result.added += added
+            result.unchanged += unchanged
+    return result
+
+
+def remove_tags(*, member_ids: Iterable[int], tags: Sequence[Tag], source: str, actor: str = "",
+                reason: str = "", now: dt.datetime | None = None) -> TagResult:
+    """Take ``tags`` away from the members (history kept); members without them are unchanged."""
+    ids = sorted(set(member_ids))
+    with transaction.atomic():
+        removed = _remove(ids, tags, source=source, actor=actor, reason=reason, now=now or timezone.now())
+    return TagResult(removed=removed, unchanged=len(ids) * len(tags) - removed)
+
+
+def tag_member_as_staff(*, staff: Staff, member: Member, tags: Sequence[Tag], remove: bool = False,
+                        expires_at: dt.datetime | None = None) -> TagResult:
+    """A guide or manager tags one customer (个性化标签), only within their data scope."""
+    if not Member.objects.filter(member_scope_q(staff), pk=member.pk).exists():
+        raise PermissionDenied(_("this member is outside your data scope"), code="out_of_scope", field="member")
+    actor = f"staff:{staff.code}"
+    if remove:
+        return remove_tags(member_ids=[member.pk], tags=tags, source=TagSource.MANUAL, actor=actor)
+    return apply_tags(member_ids=[member.pk], tags=tags, source=TagSource.MANUAL, actor=actor, staff=staff,
+                      expires_at=expires_at)
+
+
+def tag_identities(*, identities: Sequence[str], tags: Sequence[Tag], source: str = TagSource.IMPORT,
+                   actor: str = "", remove: bool = False, expires_at: dt.datetime | None = None) -> TagResult:
+    """Tag the members named by a list of identities (``13800138000``, ``phone:…``, ``nick:…``).
+
+    A bare 11-digit number is a phone. Rows that are malformed or match no member are returned
+    in ``unmatched`` with their row number (1-based) and reason; the others are tagged.
+    """
+    member_ids, unmatched = resolve_identity_list(identities)
+    if remove:
+        result = remove_tags(member_ids=member_ids, tags=tags, source=source, actor=actor)
+    else:
+        result = apply_tags(member_ids=member_ids, tags=tags, source=source, actor=actor, expires_at=expires_at)
+    result.unmatched = unmatched
+    return result
+
+
+def resolve_identity_list(identities: Sequence[str]) -> tuple[list[int], list[dict]]:
+    """Member ids for a list of identities, and the rows that matched nobody (with why)."""
+    parsed, unmatched = [], []
+    for row, raw in enumerate(identities, start=1):
+        text = str(raw or "").strip()
+        if not text:
+            continue
+        if ":" not in text:
+            text = f"phone:{text}" if text.lstrip("+").isdigit() else f"nick:{text}"
+        try:
+            parsed.append((row, raw, parse_ref(text, field="identity")))
+        except Exception as error:  # RowError: malformed phone, unknown kind
+            unmatched.append({"row": row, "value": raw, "reason": getattr(error, "message", str(error))})
+    known = lookup_identities([ident for _, _, ident in parsed])
+    ids = []
+    for row, raw, ident in parsed:
+        member_id = known.get(ident)
+        if member_id is None:
+            unmatched.append({"row": row, "value": raw, "reason": _("no member has this identity")})
+        else:
+            ids.append(member_id)
+    unmatched.sort(key=lambda u: u["row"])
+    return ids, unmatched
+
+
+def set_model_tags(*, group: TagGroup, assignments: Mapping[int, Tag | None], actor: str,
+                   now: dt.datetime | None = None) -> TagResult:
+    """Make each member hold exactly ``assignments[member]`` of an exclusive model group (RFM
+    class, lifecycle stage); ``None`` removes the group's tag. Members not named are untouched."""
+    now = now or timezone.now()
+    by_tag: dict[int | None, list[int]] = {}
+    for member_id, tag in assignments.items():
+        by_tag.setdefault(tag.pk if tag else None, []).append(member_id)
+    tags = {t.pk: t for t in Tag.objects.filter(group=group)}
+    result = TagResult()
+    with transaction.atomic():
+        for tag_id, members in sorted(by_tag.items(), key=lambda kv: kv[0] or 0):
+            others = [t for pk, t in tags.items() if pk != tag_id]
+            result.removed += _remove(sorted(members), others, source=TagSource.MODEL, actor=actor, reason="", now=now)
+            if tag_id is not None:
+                added, unchanged = _add(sorted(members), tags[tag_id], source=TagSource.MODEL, actor=actor,
+                                        staff=None, expires_at=None, reason="", now=now)
+                result.added += added
+                result.unchanged += unchanged
+    return result
+
+
+def expire_tags(*, now: dt.datetime | None = None) -> int:
+    """Remove every tag whose expiry has passed (nightly); history says why."""
+    now = now or timezone.now()
+    expired = list(MemberTag.objects.filter(expires_at__lte=now).values_list("member_id", "tag_id"))
+    by_tag: dict[int, list[int]] = {}
+    for member_id, tag_id in expired:
+        by_tag.setdefault(tag_id, []).append(member_id)
+    removed = 0
+    with transaction.atomic():
+        for tag in Tag.objects.filter(pk__in=by_tag):
+            removed += _remove(by_tag[tag.pk], [tag], source=TagSource.RULE, actor="expiry",
+                               reason=_("expired"), now=now)
+    return removed
+
+
+def refresh_rule_tags(*, member_ids: Iterable[int] | None = None, tags: Sequence[Tag] | None = None,
+                      now: dt.datetime | None = None) -> TagResult:
+    """Apply and remove rule tags so that holders are exactly the members matching each rule.
+
+    With ``member_ids`` only those members are looked at (the real-time path after a batch);
+    without, everyone (the nightly pass). Both give the same holders. In an exclusive group
+    the first matching rule tag (by sort order) wins. Runs in the caller's transaction.
+    """
+    from siyu.segments.compiler import compile_rule
+    from siyu.segments.rules import parse_rule
+
+    now = now or timezone.now()
+    if tags is None:
+        tags = list(Tag.objects.filter(rule__isnull=False, is_active=True).select_related("group")
+                    .order_by("group__sort", "group_id", "sort", "pk"))
+    ids = None if member_ids is None else sorted(set(member_ids))
+    if ids is not None and not ids:
+        return TagResult()
+    result = TagResult()
+    taken: dict[int, Q] = {}  # exclusive group → members already matched by an earlier tag
+    for tag in tags:
+        if tag.rule is None:
+            continue
+        q = compile_rule(parse_rule(tag.rule), now=now)
+        effective = q & ~taken[tag.group_id] if tag.group_id in taken else q
+        if tag.group.exclusive:
+            taken[tag.group_id] = (taken[tag.group_id] | q) if tag.group_id in taken else q
+        for part in [None] if ids is None else chunked(ids, 1000):
+            members = Member.objects.all() if part is None else Member.objects.filter(pk__in=part)
+            holders = MemberTag.objects.filter(tag=tag)
+            if part is not None:
+                holders = holders.filter(member_id__in=part)
+            to_add = members.filter(effective).exclude(pk__in=holders.values("member_id"))
+            to_remove = holders.exclude(member_id__in=members.filter(effective).values("pk"))
+            removed_ids = list(to_remove.values_list("member_id", flat=True))
+            added_ids = list(to_add.values_list("pk", flat=True))
+            result.removed += _remove(removed_ids, [tag], source=TagSource.RULE, actor="rule",
+                                      reason=_("no longer matches the rule"), now=now)
+            added, _unchanged = _add(added_ids, tag, source=TagSource.RULE, actor="rule", staff=None,
+                                     expires_at=None, reason=_("matches the rule"), now=now)
+            result.added += added
+    return result
+
+
+# -- internals ----------------------------------------------------------------------------------
+def _check_tags(tags: Sequence[Tag]) -> None:
+    seen: dict[int, Tag] = {}
+    for tag in tags:
+        if not tag.is_active:
+            raise ValidationError(_("tag %(tag)s is inactive") % {"tag": tag.name}, code="inactive_tag", field="tags")
+        if tag.rule is not None:
+            raise ValidationError(_("%(tag)s is a rule tag: its rule applies and removes it") % {"tag": tag.name},
+                                  code="rule_tag", field="tags")
+        if tag.group.exclusive:
+            if tag.group_id in seen:
+                raise ValidationError(_("%(a)s and %(b)s are in the same exclusive group; a member holds at most "
+                                        "one of them") % {"a": seen[tag.group_id].name, "b": tag.name},
+                                      code="exclusive_conflict", field="tags")
+            seen[tag.group_id] = tag
+
+
+def _add(ids: list[int], tag: Tag, *, source: str, actor: str, staff: Staff | None,
+         expires_at: dt.datetime | None, reason: str, now: dt.datetime) -> tuple[int, int]:
+    added = unchanged = 0
+    for part in chunked(ids, 1000):
+        holding = MemberTag.objects.filter(tag=tag, member_id__in=part)
+        held = set(holding.values_list("member_id", flat=True))
+        if expires_at is not None and held:
+            holding.exclude(expires_at=expires_at).update(expires_at=expires_at)
+        new = [m for m in part if m not in held]
+        MemberTag.objects.bulk_create([
+            MemberTag(member_id=m, tag=tag, source=source, applied_by=staff, actor=actor[:100], applied_at=now,
+                      expires_at=expires_at) for m in new], batch_size=1000)
+        _history(new, tag, TagAction.ADDED, source=source, actor=actor, reason=reason, now=now)
+        added += len(new)
+        unchanged += len(held)
+    return added, unchanged
+
+
+def _remove(ids: list[int], tags: Iterable[Tag], *, source: str, actor: str, reason: str, now: dt.datetime) -> int:
+    removed = 0
+    for tag in tags:
+        for part in chunked(ids, 1000):
+            holding: QuerySet = MemberTag.objects.filter(tag=tag, member_id__in=part)
+            gone = sorted(holding.values_list("member_id", flat=True))
+            if gone:
+                holding.delete()
+                _history(gone, tag, TagAction.REMOVED, source=source, actor=actor, reason=reason, now=now)
+                removed += len(gone)
+    return removed
+
+
+def _history(ids: list[int], tag: Tag, action: str, *, source: str, actor: str, reason: str,
+             now: dt.datetime) -> None:
+    MemberTagChange.objects.bulk_create([
+        MemberTagChange(member_id=m, tag=tag, action=action, source=source, actor=actor[:100], reason=reason[:200],
+                        at=now) for m in ids], batch_size=1000)
