@@ -79,7 +79,8 @@ class Reference:
         if isinstance(node, Orders):
             return self.orders_match(node, m)
         if isinstance(node, Events):
-            n = sum(1 for e in self.events[m.pk] if e.kind == node.kind and _in_window(node.window, e.occurred_at, self.now)
+            n = sum(1 for e in self.events[m.pk]
+                    if e.kind == node.kind and _in_window(node.window, e.occurred_at, self.now)
                     and all(e.properties.get(k) == v for k, v in node.props))
             return _holds(node.op, n, node.value)
         if isinstance(node, ModelValue):
@@ -169,7 +170,7 @@ class Reference:
             if node.brand and row.brand.code != node.brand:
                 continue
             actual = getattr(row, field)
-            if node.op == "in" and actual in node.value or node.op == "not_in" and actual not in node.value:
+            if node.op in ("in", "not_in") and (actual in node.value) == (node.op == "in"):
                 return True
             if node.op not in ("in", "not_in") and _holds(node.op, actual, node.value):
                 return True

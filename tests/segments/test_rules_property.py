@@ -117,7 +117,8 @@ model = st.one_of(
                            "value": st.lists(st.sampled_from(["important_value", "general_retain"]), min_size=1)},
                           optional={"brand": st.sampled_from(["brand-a", "brand-b"])}),
     op_ordered.flatmap(lambda op: st.fixed_dictionaries({
-        "model": st.sampled_from(["r_score", "f_score"]), "op": st.just(op), "value": _ordered(op, st.integers(1, 5))})),
+        "model": st.sampled_from(["r_score", "f_score"]), "op": st.just(op),
+        "value": _ordered(op, st.integers(1, 5))})),
     st.fixed_dictionaries({"model": st.just("lifecycle"), "op": st.sampled_from(["eq", "ne"]),
                            "value": st.sampled_from(["new", "active", "churned"])}),
 )

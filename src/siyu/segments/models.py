@@ -52,6 +52,9 @@ class SegmentMember(models.Model):
         verbose_name_plural = _("listed members")
         constraints = [models.UniqueConstraint(fields=["segment", "member"], name="segment_member_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.segment_id} {self.member_id}"
+
 
 class SegmentMembership(models.Model):
     """History of a dynamic segment: a member entered at ``entered_at`` and left at ``left_at``."""
@@ -102,3 +105,6 @@ class SnapshotMember(models.Model):
         verbose_name = _("snapshot member")
         verbose_name_plural = _("snapshot members")
         constraints = [models.UniqueConstraint(fields=["snapshot", "member"], name="snapshot_member_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.snapshot_id} {self.member_id}"
