@@ -124,6 +124,11 @@ class MemberRfm(models.Model):
     def __str__(self) -> str:
         return f"{self.member_id} {self.brand_id} {self.rfm_class}"
 
+    @classmethod
+    def merge_member(cls, survivor_id: int, merged_id: int) -> int:
+        """Modelled values are recomputed for the survivor after a merge; the merged member's go."""
+        return cls.objects.filter(member_id=merged_id).delete()[0]
+
 
 class MemberLifecycle(models.Model):
     """A member's lifecycle stage with one brand, and since when."""
@@ -143,6 +148,11 @@ class MemberLifecycle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.brand_id} {self.stage}"
+
+    @classmethod
+    def merge_member(cls, survivor_id: int, merged_id: int) -> int:
+        """Modelled values are recomputed for the survivor after a merge; the merged member's go."""
+        return cls.objects.filter(member_id=merged_id).delete()[0]
 
 
 class ModelChange(models.Model):

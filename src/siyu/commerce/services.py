@@ -251,7 +251,10 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     # New orders are added to the kept totals; members whose existing orders changed are
     # recomputed afterwards (which also covers their new orders of this batch).
     add_new_orders_to_stats(order_ids)
-    refresh_member_stats(_apply_updates(updated, products, result))
+    touched = _apply_updates(updated, products, result)
+    refresh_member_stats(touched)
+    result.members.update(m for m in touched if m is not None)
+    result.members.update(p.member_id for p in new_rows if p.member_id is not None)
     for row, earlier in twins:
         if earlier in result.row_ids:
             result.accept(row, result.row_ids[earlier])

@@ -39,6 +39,7 @@ class IngestResult:
     rejected: list[Rejection] = field(default_factory=list)
     row_numbers: list[int] = field(default_factory=list)
     row_ids: dict[int, int] = field(default_factory=dict)
+    members: set[int] = field(default_factory=set)  # members whose data the batch changed
 
     @property
     def accepted(self) -> int:
@@ -114,6 +115,13 @@ def run_batch(*, entity: str, rows: Sequence[Mapping[str, Any]], parse: Callable
     with transaction.atomic():
         if parsed:
             apply(parsed, result)
+        if result.members:
+            # The batch's immediate consequences for the members it changed (rule tags, segment
+            # membership, lifecycle), in the same transaction. Imported here: segments sits
+            # above every ingesting app.
+            from siyu.segments.reactions import members_changed
+
+            members_changed(result.members)
         store_rejections(result, source=source)
     result.rejected.sort(key=lambda r: r.row)
     return result

@@ -109,6 +109,7 @@ def _apply_events(parsed: list[_EventRow], result: IngestResult) -> None:
                             properties=p.properties, idempotency_key=p.key))
     Event.objects.bulk_create(events, batch_size=1000, ignore_conflicts=True)
     result.created += len(events)
+    result.members.update(e.member_id for e in events)
     _refresh_follows({e.member_id for e in events if e.kind in FOLLOW_KINDS})
 
 

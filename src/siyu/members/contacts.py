@@ -117,6 +117,7 @@ def _apply_contacts(parsed: list[_ContactRow], result: IngestResult, *, source: 
         if contact is None:
             new[key] = WeComContact(member_id=member_id, staff_id=key[1], **row.values)
             result.created += 1
+            result.members.add(member_id)
             result.accept(row.row, member_id)
             continue
         fields = _merge_contact(contact, row.values)
@@ -124,6 +125,7 @@ def _apply_contacts(parsed: list[_ContactRow], result: IngestResult, *, source: 
             changed[contact.pk] = contact
         if fields:
             result.updated += 1
+            result.members.add(member_id)
         else:
             result.duplicates += 1
         result.accept(row.row, member_id)

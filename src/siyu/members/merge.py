@@ -86,11 +86,22 @@ def merge_members(*, survivor_id: int, merged_id: int, actor: str, user=None) ->
         from siyu.commerce.stats import refresh_member_stats
 
         refresh_member_stats([survivor.pk, merged.pk])
+        from siyu.segments.reactions import members_changed
+
+        members_changed([survivor.pk, merged.pk])
         record = MergeRecord.objects.create(survivor=survivor, merged=merged, moved=moved,
                                             snapshot=snapshot, actor=actor)
         audit(actor=actor, user=user, action="member.merge", target_type="member",
               target_id=survivor.pk, data={"merged": merged.pk, "merged_code": merged.code, "moved": moved})
     return record
+
+
+def move_member_rows(model, survivor_id: int, merged_id: int, *, unique_with: str) -> int:
+    """Move the merged member's rows of ``model`` (unique per member and ``unique_with``) to the
+    survivor; a row the survivor already has is dropped. For ``merge_member`` hooks."""
+    held = list(model.objects.filter(member_id=survivor_id).values_list(unique_with, flat=True))
+    model.objects.filter(member_id=merged_id, **{f"{unique_with}__in": held}).delete()
+    return model.objects.filter(member_id=merged_id).update(member_id=survivor_id)
 
 
 def _move_contacts(survivor_id: int, merged_id: int) -> int:

@@ -164,6 +164,8 @@ def _apply_members(parsed: list[_MemberRow], result: IngestResult, *, source: st
             ))
         if fields:
             changed.setdefault(member.pk, set()).update(fields)
+        if created or fields or member.pk in linked:
+            result.members.add(member.pk)
         if created:
             result.created += 1
         elif fields or member.pk in linked:

@@ -55,6 +55,12 @@ class SegmentMember(models.Model):
     def __str__(self) -> str:
         return f"{self.segment_id} {self.member_id}"
 
+    @classmethod
+    def merge_member(cls, survivor_id: int, merged_id: int) -> int:
+        from siyu.members.merge import move_member_rows
+
+        return move_member_rows(cls, survivor_id, merged_id, unique_with="segment_id")
+
 
 class SegmentMembership(models.Model):
     """History of a dynamic segment: a member entered at ``entered_at`` and left at ``left_at``."""
@@ -108,3 +114,9 @@ class SnapshotMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.snapshot_id} {self.member_id}"
+
+    @classmethod
+    def merge_member(cls, survivor_id: int, merged_id: int) -> int:
+        from siyu.members.merge import move_member_rows
+
+        return move_member_rows(cls, survivor_id, merged_id, unique_with="snapshot_id")

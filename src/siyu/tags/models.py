@@ -100,6 +100,13 @@ class MemberTag(models.Model):
     def __str__(self) -> str:
         return f"{self.member_id} {self.tag_id}"
 
+    @classmethod
+    def merge_member(cls, survivor_id: int, merged_id: int) -> int:
+        """The survivor gains the merged member's tags it does not hold (rule tags are re-evaluated)."""
+        from siyu.members.merge import move_member_rows
+
+        return move_member_rows(cls, survivor_id, merged_id, unique_with="tag_id")
+
 
 class TagAction(models.TextChoices):
     ADDED = "added", _("added")
