@@ -68,6 +68,21 @@ NAVIGATION = [
         ],
     },
     {
+        "title": _("Tags and segments"),
+        "separator": True,
+        "items": [
+            _model(_("Segments"), "groups", "segments", "segment"),
+            _model(_("Snapshots"), "photo_camera", "segments", "snapshot"),
+            _model(_("Tag groups"), "folder", "tags", "taggroup"),
+            _model(_("Tags"), "sell", "tags", "tag"),
+            _model(_("Member tags"), "label", "tags", "membertag"),
+            _model(_("Tag history"), "history", "tags", "membertagchange"),
+            _model(_("RFM"), "leaderboard", "analytics", "memberrfm"),
+            _model(_("Lifecycle stages"), "cycle", "analytics", "memberlifecycle"),
+            _model(_("RFM and lifecycle settings"), "tune", "analytics", "rfmsettings"),
+        ],
+    },
+    {
         "title": _("Events"),
         "separator": True,
         "items": [
