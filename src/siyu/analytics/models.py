@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.members.models import Member
 from siyu.org.models import Brand
@@ -37,7 +38,7 @@ class RfmClass(models.TextChoices):
 
 class LifecycleStage(models.TextChoices):
     NEW = "new", _("new")
-    ACTIVE = "active", _("active")
+    ACTIVE = "active", pgettext_lazy("lifecycle", "active")
     SILENT = "silent", _("silent (at risk)")
     CHURNED = "churned", _("churned")
     RECALLED = "recalled", _("recalled")

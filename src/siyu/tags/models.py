@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.members.models import Member
 from siyu.org.models import Brand, Staff
@@ -38,7 +39,7 @@ class TagGroup(models.Model):
 
     code = models.SlugField(_("code"), max_length=50, unique=True)
     name = models.CharField(_("name"), max_length=100)
-    category = models.CharField(_("category"), max_length=20, choices=TagCategory.choices,
+    category = models.CharField(pgettext_lazy("tag", "category"), max_length=20, choices=TagCategory.choices,
                                 default=TagCategory.PERSONAL, db_index=True)
     exclusive = models.BooleanField(_("mutually exclusive"), default=False,
                                     help_text=_("a member holds at most one tag of this group"))
