@@ -83,3 +83,18 @@ def test_recompute_refuses_more_than_5000_members(writer, shop):
 
     assert response.status_code == 413
     assert response.json()["error"]["field"] == "member_ids"
+
+
+def test_distribution_reads_a_fixed_number_of_queries_however_many_members(reader, shop, other_shop,
+                                                                           django_assert_num_queries):
+    for days in range(0, 200, 20):
+        buy(make_member(), shop, days)
+        buy(make_member(), other_shop, days)
+    recompute_models(now=NOW)
+    reader.get("/analytics/distribution")  # the token's first use is recorded once
+
+    with django_assert_num_queries(4):
+        response = reader.get("/analytics/distribution")
+
+    assert response.status_code == 200
+    assert sum(sum(b["lifecycle"].values()) for b in response.json()["brands"]) == 20

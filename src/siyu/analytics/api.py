@@ -65,15 +65,15 @@ def get_distribution(request: HttpRequest, filters: Query[DistributionQuery]):
 
 
 @router.post("/analytics/recompute", auth=require("analytics:write"),
-             response={200: RecomputeOut, 413: ErrorOut, **AUTH_ERRORS},
+             response={200: RecomputeOut, 400: ErrorOut, 413: ErrorOut, 422: ErrorOut, **AUTH_ERRORS},
              summary="Recompute RFM and lifecycle stages now")
-def recompute(request: HttpRequest, payload: RecomputeIn | None = None):
+def recompute(request: HttpRequest, payload: RecomputeIn):
     """Recompute RFM and lifecycle stages with every brand, synchronously (scope `analytics:write`).
 
-    With `member_ids`, just those members, scored against the whole brand; without, everyone
-    (as the nightly task does: on a large dataset this takes a while). Safe to repeat.
+    Body `{"member_ids": [...]}`: just those members, scored against the whole brand; body `{}`:
+    everyone, as the nightly task does (on a large dataset this takes a while). Safe to repeat.
     """
-    member_ids = payload.member_ids if payload else None
+    member_ids = payload.member_ids
     if member_ids is not None and len(member_ids) > MAX_BATCH_ROWS:
         raise BatchTooLarge(
             _("recompute at most %(max)s members per request, this one lists %(n)s; omit member_ids for everyone")

@@ -1,17 +1,22 @@
 """Recompute the modelled member values, RFM (RFM 模型) and lifecycle stage (生命周期), per brand.
 
 Both read the counted orders (``is_counted``) placed in the brand's stores up to ``now`` and write
-their result set-based: a scratch table receives the new values in one ``INSERT … SELECT``, and
-three statements turn the difference into history (:class:`ModelChange`), deletions and an upsert.
+their result set-based: a temporary scratch table receives the new values from one aggregate
+query, and four statements turn the difference into history (:class:`ModelChange`), deletions
+and an upsert.
 
-- **Everyone** (``member_ids=None``): one aggregate pass over the brand's orders.
-- **Touched members** (``member_ids`` given, e.g. after an ingestion batch): the same values for
-  just those members, read through the ``(member, ordered_at)`` index in chunks of 1,000.
+- **Everyone** (``member_ids=None``): one aggregate pass over each brand's orders.
+- **Touched members** (``member_ids`` given, e.g. after an ingestion batch): lifecycle stages and
+  threshold RFM read just those members' orders (the ``(member, ordered_at)`` index), 1,000
+  members at a time. Quintile RFM ranks a member among all the brand's buyers, so it still takes
+  one aggregate pass over the brand, and writes only the touched members' rows.
 
 For the same data and ``now`` both paths write exactly the same rows for a member, whatever ran
 before. Re-running with the same data and ``now`` changes nothing and writes no history.
-Each brand is recomputed in its own transaction with its row locked (one recompute per brand at
-a time); called inside a transaction, the work joins it.
+Each brand is recomputed in its own transaction (called inside a transaction, the work joins
+it) holding a lock on the brand's row: shared for touched members, so that concurrent ingestion
+batches do not wait for each other, exclusive for everyone, so that a full pass neither runs
+beside another recompute of the brand nor overwrites a batch's fresher values.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from django.utils.translation import gettext as _
 from siyu.analytics import scoring
 from siyu.analytics import sql as q
 from siyu.analytics.models import MemberLifecycle, MemberRfm, ModelChange, RfmMethod, RfmSettings
+from siyu.commerce.models import Order
 from siyu.core.db import chunked
 from siyu.core.errors import ValidationError
 from siyu.org.models import Brand, Store
@@ -36,7 +42,8 @@ CHUNK = 1000
 RFM_SCRATCH = "analytics_rfm_scratch"
 LIFECYCLE_SCRATCH = "analytics_lifecycle_scratch"
 
-#: ``progress(kind, brands_done, brands_total)`` after each brand; kind is "rfm" or "lifecycle".
+#: ``progress(kind, brands_done, brands_total)`` before the first brand and after each; kind is
+#: "rfm" or "lifecycle".
 Progress = Callable[[str, int, int], None]
 
 
@@ -64,8 +71,8 @@ def recompute_rfm(*, brand_ids: Iterable[int] | None = None, member_ids: Iterabl
 
     - quantiles: ``NTILE(5)`` over the brand's buyers in the window, ordered by the value and then
       by member id (recency: most days first), so ties split deterministically. With
-      ``member_ids`` the quintile boundaries still come from the whole brand, so a touched member
-      scores exactly as in a full pass.
+      ``member_ids`` the quintiles are still those of the whole brand, so a touched member scores
+      exactly as in a full pass.
     - thresholds: the four cut points per dimension; recency ``≤ cut[0]`` → 5 … ``> cut[3]`` → 1,
       frequency and monetary ``< cut[0]`` → 1 … ``≥ cut[3]`` → 5.
 
@@ -92,15 +99,16 @@ def recompute_lifecycle(*, brand_ids: Iterable[int] | None = None, member_ids: I
        it exceeds ``churned_days`` (the member had churned and bought again; ``d ≤ silent_days``);
     5. **active** — otherwise.
 
-    ``since`` is kept while the stage stays the same; on a change it is the moment the data says
-    the member entered the stage: the first order (new), the last order (recalled), the last order
-    plus ``silent_days + 1`` / ``churned_days + 1`` days (silent / churned); for active, the end
-    of the new period (first order plus ``new_days + 1`` days), or the last order if that is later
-    and the member left silent, churned or recalled by buying.
+    A member whose stage stays keeps the row untouched, ``since`` and ``computed_at`` included
+    (``computed_at`` is when the stage was last written). On a change, ``since`` is the moment
+    the data says the member entered the stage: the first order (new), the last order (recalled),
+    the last order plus ``silent_days + 1`` / ``churned_days + 1`` days (silent / churned); for
+    active, the end of the new period (first order plus ``new_days + 1`` days), or the last order
+    if that is later and the member left silent, churned or recalled by buying.
 
     A member with no counted order at the brand has no row (a stale row is deleted). Every new,
     changed and removed stage is recorded as a :class:`ModelChange`. Idempotent for the same data
-    and ``now``. Returns the number of member–brand rows written.
+    and ``now``. Returns the number of member–brand pairs staged (rows that exist afterwards).
     """
     return _recompute("lifecycle", brand_ids=brand_ids, member_ids=member_ids, now=now)[0]
 
@@ -137,12 +145,13 @@ def _recompute(kind: str, *, brand_ids, member_ids, now, progress: Progress | No
         stores[brand_id].append(store_id)
     run = _rfm_brand if kind == "rfm" else _lifecycle_brand
     rows = changes = 0
+    if progress:
+        progress(kind, 0, len(brands))
     for done, brand_id in enumerate(brands, start=1):
         brand_settings = _checked(settings.get(brand_id) or RfmSettings(brand_id=brand_id))
         with transaction.atomic():
-            # One recompute per brand at a time; NO KEY keeps stores of the brand insertable meanwhile.
-            list(Brand.objects.select_for_update(no_key=connection.features.has_select_for_no_key_update)
-                 .filter(pk=brand_id).values_list("pk", flat=True))
+            q.lock_brand(brand_id, exclusive=member_ids is None)
+            q.tune_for_aggregates()
             brand_rows, brand_changes = run(brand_settings, stores[brand_id], member_ids, now)
         rows += brand_rows
         changes += brand_changes
@@ -170,54 +179,60 @@ def _chunks(member_ids: list[int] | None) -> list[list[int] | None]:
 
 def _rfm_brand(settings: RfmSettings, stores: list[int], member_ids: list[int] | None,
                now: dt.datetime) -> tuple[int, int]:
-    q.create_scratch(RFM_SCRATCH, scoring.rfm_scratch_columns())
+    # A quintile ranks a member among all the brand's buyers: touched members are scored within
+    # the whole brand (one aggregate pass) and only their rows are written. Fixed thresholds
+    # score each member alone, so a chunk reads just its members' orders.
+    whole_brand = member_ids is None or settings.method == RfmMethod.QUANTILES
+    if member_ids is not None and whole_brand and not _rfm_touched(settings, stores, member_ids, now):
+        return 0, 0  # none of them bought in the window or has a row: nothing to write
+    if whole_brand:
+        q.create_scratch(RFM_SCRATCH, *scoring.rfm_select(settings, stores, None, now))
     rows = changes = 0
-    boundaries = None
     for chunk in _chunks(member_ids):
-        q.clear_scratch(RFM_SCRATCH)
-        staged = scoring.stage_rfm(RFM_SCRATCH, settings, stores, chunk, now)
-        if staged and chunk is not None and settings.method == RfmMethod.QUANTILES:
-            if boundaries is None:  # one pass over the brand, only once a touched member has bought
-                boundaries = scoring.quintile_boundaries(settings, stores, now)
-            scoring.score_from_boundaries(RFM_SCRATCH, boundaries)
-        if chunk is None:
-            q.analyze_scratch(RFM_SCRATCH)
+        if not whole_brand:
+            q.create_scratch(RFM_SCRATCH, *scoring.rfm_select(settings, stores, chunk, now))
+        rows += q.count_scratch(RFM_SCRATCH, scoring.in_chunk("t", chunk))
         changes += _record_and_prune(MemberRfm, "rfm_class", ModelChange.Kind.RFM, RFM_SCRATCH,
                                      scoring.rfm_class_sql("t"), settings.brand_id, chunk, now)
-        _upsert(scoring.rfm_upsert_select(RFM_SCRATCH, settings.brand_id), now)
-        rows += staged
+        _upsert(scoring.rfm_upsert_select(RFM_SCRATCH, settings.brand_id, chunk), now)
     q.drop_scratch(RFM_SCRATCH)
     return rows, changes
 
 
+def _rfm_touched(settings: RfmSettings, stores: list[int], member_ids: list[int], now: dt.datetime) -> bool:
+    start = now - dt.timedelta(days=settings.window_days)
+    for chunk in _chunks(member_ids):
+        if (MemberRfm.objects.filter(brand_id=settings.brand_id, member_id__in=chunk).exists()
+                or Order.objects.filter(member_id__in=chunk, store_id__in=stores, is_counted=True,
+                                        ordered_at__gte=start, ordered_at__lte=now).exists()):
+            return True
+    return False
+
+
 def _lifecycle_brand(settings: RfmSettings, stores: list[int], member_ids: list[int] | None,
                      now: dt.datetime) -> tuple[int, int]:
-    q.create_scratch(LIFECYCLE_SCRATCH, scoring.lifecycle_scratch_columns())
     rows = changes = 0
     for chunk in _chunks(member_ids):
-        q.clear_scratch(LIFECYCLE_SCRATCH)
-        rows += scoring.stage_lifecycle(LIFECYCLE_SCRATCH, settings, stores, chunk, now)
-        if chunk is None:
-            q.analyze_scratch(LIFECYCLE_SCRATCH)
+        rows += q.create_scratch(LIFECYCLE_SCRATCH, *scoring.lifecycle_select(settings, stores, chunk, now))
         changes += _record_and_prune(MemberLifecycle, "stage", ModelChange.Kind.LIFECYCLE, LIFECYCLE_SCRATCH,
                                      scoring.stage_name_sql("t"), settings.brand_id, chunk, now)
-        _upsert(scoring.lifecycle_upsert_select(LIFECYCLE_SCRATCH, settings), now)
+        _upsert(scoring.lifecycle_upsert_select(LIFECYCLE_SCRATCH, settings, chunk), now)
     q.drop_scratch(LIFECYCLE_SCRATCH)
     return rows, changes
 
 
 def _record_and_prune(model, column: str, kind: str, scratch: str, new_value: str, brand_id: int,
                       chunk: list[int] | None, now: dt.datetime) -> int:
-    """Before the upsert: record a change for every staged member whose value is new or differs
-    from ``model``'s row, and for every row (of the brand, or of the chunk's members) whose member
-    is not staged any more; then delete those rows. Returns the changes recorded."""
+    """Before the upsert: record a change for every staged member (of the chunk, if given) whose
+    value is new or differs from ``model``'s row, and for every row (of the brand, or of the
+    chunk's members) whose member is not staged any more; then delete those rows. Returns the
+    changes recorded."""
     qn = connection.ops.quote_name
     table, history, scratch = qn(model._meta.db_table), qn(ModelChange._meta.db_table), qn(scratch)
     brand_id = int(brand_id)
 
     def in_scope(alias: str) -> str:
-        members = f" AND {q.is_in(f'{alias}.member_id', chunk)}" if chunk is not None else ""
-        return (f"{alias}.brand_id = {brand_id}{members} AND NOT EXISTS "  # noqa: S608
+        return (f"{alias}.brand_id = {brand_id} AND {scoring.in_chunk(alias, chunk)} AND NOT EXISTS "  # noqa: S608
                 f"(SELECT 1 FROM {scratch} t WHERE t.member_id = {alias}.member_id)")
 
     insert = f"INSERT INTO {history} (member_id, brand_id, kind, old_value, new_value, at) "
@@ -226,7 +241,8 @@ def _record_and_prune(model, column: str, kind: str, scratch: str, new_value: st
         cursor.execute(
             f"{insert}SELECT t.member_id, {brand_id}, %s, COALESCE(r.{column}, ''), {new_value}, %s "  # noqa: S608
             f"FROM {scratch} t LEFT JOIN {table} r ON r.member_id = t.member_id AND r.brand_id = {brand_id} "
-            f"WHERE r.{column} IS NULL OR r.{column} <> {new_value}", [kind, at])
+            f"WHERE {scoring.in_chunk('t', chunk)} AND (r.{column} IS NULL OR r.{column} <> {new_value}) "
+            f"ORDER BY t.member_id", [kind, at])
         changes = cursor.rowcount
         cursor.execute(f"{insert}SELECT r.member_id, {brand_id}, %s, r.{column}, '', %s FROM {table} r "  # noqa: S608
                        f"WHERE {in_scope('r')}", [kind, at])

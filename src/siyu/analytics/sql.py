@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connection
 
+from siyu.org.models import Brand
+
 
 def moment(value: dt.datetime):
     """``value`` as a parameter comparable with a ``DateTimeField`` column in raw SQL."""
@@ -54,20 +56,32 @@ def plus_days(value: str, days: int) -> str:
     return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {value}, '+{days} days')"
 
 
-def column_type(internal_type: str, **params) -> str:
-    """The vendor's column type for a Django field type (``"DecimalField"`` …)."""
-    return connection.data_types[internal_type] % params
+def create_scratch(name: str, select_sql: str, params: list) -> int:
+    """(Re)create the temporary table ``name`` from ``select_sql`` (which has a unique
+    ``member_id`` column, indexed) and return its row count.
 
-
-def create_scratch(name: str, columns: Sequence[tuple[str, str]]) -> None:
-    """(Re)create a temporary table ``name`` with ``columns`` = ``[(name, SQL type)]``; the first
-    column is the primary key. Temporary tables are private to this connection; on PostgreSQL
-    and SQLite one created inside a transaction disappears when it rolls back."""
+    Temporary tables are private to this connection; on PostgreSQL and SQLite one created inside
+    a transaction disappears when it rolls back. ``CREATE TABLE … AS`` lets PostgreSQL scan and
+    aggregate in parallel, which ``INSERT … SELECT`` does not.
+    """
     drop_scratch(name)
-    body = ", ".join(f"{col} {sql_type}{' PRIMARY KEY' if i == 0 else ''}"
-                     for i, (col, sql_type) in enumerate(columns))
+    table = connection.ops.quote_name(name)
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE {connection.ops.quote_name(name)} ({body})")
+        if connection.vendor == "mysql":  # CREATE INDEX would commit the transaction on MySQL
+            cursor.execute(f"CREATE TEMPORARY TABLE {table} (PRIMARY KEY (member_id)) {select_sql}", params)
+        else:
+            cursor.execute(f"CREATE TEMPORARY TABLE {table} AS {select_sql}", params)
+            cursor.execute(f"CREATE UNIQUE INDEX {connection.ops.quote_name(name + '_member')} ON {table} (member_id)")
+        if connection.vendor == "postgresql":  # no statistics on temporary tables until asked
+            cursor.execute(f"ANALYZE {table}")
+    return count_scratch(name, "1 = 1")
+
+
+def count_scratch(name: str, where: str) -> int:
+    """Rows of the scratch table (alias ``t``) matching ``where``."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {connection.ops.quote_name(name)} t WHERE {where}")  # noqa: S608
+        return cursor.fetchone()[0]
 
 
 def drop_scratch(name: str) -> None:
@@ -77,14 +91,27 @@ def drop_scratch(name: str) -> None:
         cursor.execute(f"DROP {temporary}TABLE IF EXISTS {connection.ops.quote_name(name)}")
 
 
-def clear_scratch(name: str) -> None:
+def lock_brand(brand_id: int, *, exclusive: bool) -> None:
+    """Lock the brand's row until the transaction ends: shared (other shared holders welcome)
+    or exclusive. Stores can still be added to the brand meanwhile on PostgreSQL (their foreign
+    key check takes a KEY SHARE lock). SQLite locks the whole database for writes anyway."""
+    vendor = connection.vendor
+    if vendor == "sqlite":
+        return
+    if vendor == "postgresql":
+        mode = "FOR NO KEY UPDATE" if exclusive else "FOR SHARE"
+    else:
+        mode = "FOR UPDATE" if exclusive else "LOCK IN SHARE MODE"
+    qn, meta = connection.ops.quote_name, Brand._meta
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {connection.ops.quote_name(name)}")  # noqa: S608 - quoted name
+        cursor.execute(f"SELECT {qn(meta.pk.column)} FROM {qn(meta.db_table)} WHERE {qn(meta.pk.column)} = %s {mode}",  # noqa: S608
+                       [int(brand_id)])
 
 
-def analyze_scratch(name: str) -> None:
-    """PostgreSQL keeps no statistics on temporary tables until told; the joins that follow
-    need them once the table holds a brand's million buyers."""
+def tune_for_aggregates() -> None:
+    """For the rest of the transaction on PostgreSQL: no JIT (compiling the aggregate costs
+    seconds and saves none) and room to hash a brand's buyers in memory."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(name)}")
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL work_mem = '64MB'")
