@@ -8,6 +8,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/console/", permanent=False)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("console/import/", include("siyu.integrations.urls")),
+    path("console/segment-builder/", include("siyu.segments.urls")),
     path("console/", admin.site.urls),
     path("api/v1/", api.urls),
 ]

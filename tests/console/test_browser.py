@@ -90,3 +90,45 @@ def test_a_superuser_logs_in_and_sees_the_sidebar_groups(live_server, superuser,
     for group in SIDEBAR_GROUPS[locale]:
         assert group in sidebar
     assert import_link == "/console/import/"
+
+
+def test_the_segment_builder_counts_live_and_saves_the_tree(live_server, superuser, shop):
+    from siyu.segments.models import Segment
+
+    with browser_page("zh-CN", height=1200) as page:
+        page.goto(f"{live_server.url}/console/login/?next=/console/segment-builder/")
+        page.fill("input[name=username]", superuser.username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("#preview-count[data-count='5']")  # every active member
+
+        first = page.locator("#rule-tree [data-path='all[0]']")
+        first.locator("select").nth(1).select_option("store")
+        page.locator("#rule-tree [data-path='all[0]'] select").nth(3).select_option("sh-01")
+        page.wait_for_selector("#preview-count[data-count='3']")
+
+        add_label = page.inner_text("#rule-tree > fieldset > div:last-child [data-action=add-condition]")
+        page.click("#rule-tree > fieldset > div:last-child [data-action=add-condition]")
+        page.wait_for_selector("#preview-error[data-field='all[1].value']")  # an empty city is refused
+        invalid = page.get_attribute("#rule-tree [data-invalid]", "data-path")
+        page.locator("#rule-tree [data-path='all[1]'] input[type=text]").fill("北京")
+        page.wait_for_selector("#preview-count[data-count='0']")  # every member lives in 上海
+        page.locator("#rule-tree [data-path='all[1]'] input[type=checkbox]").click()  # re-renders the tree
+        page.wait_for_selector("#preview-count[data-count='3']")
+        sql = page.text_content("#preview-sql")  # inside a closed <details>
+        page.screenshot(path=SCREENSHOT.replace(".png", "-segment-builder.png"))
+
+        page.fill("input[name=name]", "上海店非北京")
+        page.fill("input[name=code]", "sh-not-bj")
+        page.click("#segment-form button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/console/segment-builder/edit/sh-not-bj/")
+        saved_message = page.inner_text("body")
+
+    assert add_label == "+ 添加条件"
+    assert invalid == "all[1]"
+    assert "sh-01" in sql
+    assert "3" in saved_message and "上海店非北京" in saved_message
+    segment = Segment.objects.get(code="sh-not-bj")
+    assert segment.rule == {"all": [{"attr": "store", "op": "eq", "value": "sh-01"},
+                                    {"not": {"attr": "city", "op": "eq", "value": "北京"}}]}
+    assert segment.size == 3
