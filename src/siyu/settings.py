@@ -102,6 +102,9 @@ DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+#: When ``siyu worker`` starts the nightly recomputes, business time (HH:MM), or "off" (cron runs
+#: ``siyu nightly`` instead).
+SIYU_NIGHTLY_AT = env_str("SIYU_NIGHTLY_AT", "02:00")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

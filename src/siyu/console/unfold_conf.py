@@ -13,6 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 #: The data import page (CSV/XLSX members, orders, events …), served under the console.
 IMPORT_URL = "/console/import/"
+#: The segment builder page (a new segment; saved ones open from the segment list).
+SEGMENT_BUILDER_URL = "/console/segment-builder/"
 
 
 def can_view(perm: str) -> Callable:
@@ -71,6 +73,12 @@ NAVIGATION = [
         "title": _("Tags and segments"),
         "separator": True,
         "items": [
+            {
+                "title": _("Segment builder"),
+                "icon": "account_tree",
+                "link": SEGMENT_BUILDER_URL,
+                "permission": can_view("segments.view_segment"),
+            },
             _model(_("Segments"), "groups", "segments", "segment"),
             _model(_("Snapshots"), "photo_camera", "segments", "snapshot"),
             _model(_("Tag groups"), "folder", "tags", "taggroup"),
@@ -115,6 +123,7 @@ NAVIGATION = [
             _model(_("Rejected rows"), "report", "core", "ingestrejection"),
             _model(_("API tokens"), "key", "core", "apitoken"),
             _model(_("Audit trail"), "policy", "core", "auditentry"),
+            _model(_("Nightly runs"), "bedtime", "core", "nightlyrun"),
         ],
     },
 ]

@@ -30,7 +30,7 @@ from siyu.console.base import (
     exact_value_filter,
     pretty_json,
 )
-from siyu.core.models import ApiToken, AuditEntry, IngestRejection
+from siyu.core.models import ApiToken, AuditEntry, IngestRejection, NightlyRun
 
 
 @admin.register(IngestRejection)
@@ -111,6 +111,18 @@ class ApiTokenAdmin(FactAdmin):
 
 
 # Console users and permission groups, with unfold's forms so they match the rest of the console.
+@admin.register(NightlyRun)
+class NightlyRunAdmin(FactAdmin):
+    list_display = ["day", "state", "started_at", "finished_at"]
+    list_filter = ["state"]
+    readonly_fields = ["results_display"]
+    exclude = ["results"]
+
+    @admin.display(description=_("results"))
+    def results_display(self, obj: NightlyRun) -> str:
+        return pretty_json(obj.results)
+
+
 admin.site.unregister(User)
 admin.site.unregister(AuthGroup)
 

@@ -1,4 +1,4 @@
-"""Shared kernel tables: rejected input, the audit trail and integration tokens."""
+"""Shared kernel tables: rejected input, the audit trail, integration tokens, nightly runs."""
 
 from __future__ import annotations
 
@@ -80,3 +80,29 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class NightlyRun(models.Model):
+    """One business day's nightly run (夜间任务): claimed once, whichever worker sees the hour first."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    day = models.DateField(_("business day"), unique=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED)
+    queued_at = models.DateTimeField(_("queued at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    results = models.JSONField(_("results"), default=dict, blank=True,
+                               help_text=_("What each job did, or its error"))
+
+    class Meta:
+        verbose_name = _("nightly run")
+        verbose_name_plural = _("nightly runs")
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day} ({self.get_state_display()})"
