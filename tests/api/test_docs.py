@@ -21,3 +21,13 @@ def test_the_openapi_document_shows_the_bearer_scheme_and_every_operation():
         assert paths[path][method]["security"] == [{"BearerToken": []}]
     order_rows = schema["components"]["schemas"]["OrderBatchIn"]["properties"]["rows"]
     assert "external_id" in order_rows["items"]["properties"]
+
+
+def test_the_bearer_scheme_lists_every_scope_area():
+    from siyu.core.tokens import SCOPE_AREAS
+
+    description = Client().get("/api/v1/openapi.json").json()["components"]["securitySchemes"]["BearerToken"][
+        "description"]
+
+    for area in SCOPE_AREAS:
+        assert area in description

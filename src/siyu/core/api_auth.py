@@ -31,7 +31,7 @@ from siyu.core.ingest import IngestResult
 from siyu.core.models import ApiToken
 from siyu.core.money import CENT
 from siyu.core.time import business_zone
-from siyu.core.tokens import ALL_SCOPES, find_token, token_allows, touch_token
+from siyu.core.tokens import ALL_SCOPES, SCOPE_AREAS, find_token, token_allows, touch_token
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class BearerToken(HttpBearer):
     openapi_bearerFormat = "siyu_<prefix>_<secret>"
     openapi_description = (
         "An integration token from `siyu token create NAME --scope members:write …`. Scopes are "
-        "`<area>:read` or `<area>:write` for the areas members, orders and events; write implies read."
+        f"`<area>:read` or `<area>:write` for the areas {', '.join(SCOPE_AREAS)}; write implies read."
     )
 
     def __init__(self, scope: str):
