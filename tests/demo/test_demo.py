@@ -10,11 +10,15 @@ from django.core.management import call_command
 from django.db import transaction
 from django.db.models import F
 
+from siyu.analytics.models import MemberLifecycle, MemberRfm
 from siyu.commerce.models import ChannelKind, Order, OrderStatus, Refund
-from siyu.core.models import IngestRejection
+from siyu.core.models import IngestRejection, NightlyRun
 from siyu.demo.generate import generate
 from siyu.members.models import Member
 from siyu.org.models import Role, Staff, Store, StoreKind
+from siyu.segments.models import Segment, SegmentMembership
+from siyu.segments.selectors import segment_members
+from siyu.tags.models import MemberTag
 
 pytestmark = pytest.mark.django_db
 
@@ -72,6 +76,21 @@ def test_a_small_run_has_every_kind_of_store_refunds_and_unbound_marketplace_ord
     assert Member.objects.filter(identities__kind="nick").exists()
     assert Member.objects.filter(is_wecom_friend=True, guide__isnull=False).exists()
     assert Member.objects.exclude(community="").exclude(house_number="").exists()
+
+
+def test_the_demo_opens_with_tags_segments_rfm_and_lifecycle_in_place():
+    generate(seed=42, members=SMALL)
+
+    assert NightlyRun.objects.get().state == NightlyRun.State.DONE
+    assert MemberRfm.objects.count() > SMALL / 2
+    assert set(MemberLifecycle.objects.values_list("stage", flat=True)) >= {"new", "active", "silent"}
+    for code in ("repeat-buyer", "mother-baby", "sensitive-skin"):
+        assert MemberTag.objects.filter(tag__code=code).exists(), code
+    for segment in Segment.objects.all():
+        assert segment.size == segment_members(segment).count()
+    assert Segment.objects.filter(size__gt=0).count() >= 2
+    tracked = Segment.objects.get(track_membership=True)
+    assert SegmentMembership.objects.filter(segment=tracked, left_at__isnull=True).count() == tracked.size
 
 
 def test_the_command_prints_a_login_that_works(client, var_dir):

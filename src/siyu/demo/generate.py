@@ -2,7 +2,8 @@
 
 Phases: organisation (ORM, demo-only) → members (``upsert_members``) → WeCom contacts of the
 guides (``record_wecom_contacts``) → orders (``record_orders``, buyers named by identity) → late
-sign-ups of marketplace buyers (their earlier orders bind) → behaviour events (``record_events``).
+sign-ups of marketplace buyers (their earlier orders bind) → behaviour events (``record_events``)
+→ tags and segments, then the nightly recomputes (RFM, lifecycle, rule tags).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from siyu.demo.events import Events
 from siyu.demo.orders import Orders
 from siyu.demo.org import setup_org
 from siyu.demo.people import People
+from siyu.demo.segments import setup_segments
 from siyu.events.models import Event
 from siyu.events.services import record_events
 from siyu.members.contacts import record_wecom_contacts
@@ -138,6 +140,11 @@ def generate(*, seed: int = 42, members: int = 20_000, progress: Progress = _qui
     progress("events", 0, len(event_rows))
     _ingest(record_events, event_rows, batch=EVENT_BATCH, phase="events", progress=progress, summary=summary)
     lap("events")
+
+    progress("segments", 0, 1)
+    setup_segments(rng)
+    progress("segments", 1, None)
+    lap("segments")
     return summary.count()
 
 

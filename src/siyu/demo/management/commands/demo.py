@@ -37,6 +37,7 @@ class Command(BaseCommand):
             "orders": _("Orders"),
             "sign_ups": _("Marketplace buyers who join later"),
             "events": _("Behaviour events"),
+            "segments": _("Tags, segments, RFM and lifecycle"),
         }
         started = time.perf_counter()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
