@@ -1,9 +1,14 @@
 """Compile a parsed segment rule into one ``Q`` over members: the database does all filtering.
 
-Aggregate conditions (orders, events) become ``id IN (SELECT member_id … GROUP BY member_id
-HAVING …)``. When a member with no matching rows satisfies the condition too (``count lt 3``,
-``count eq 0``), the compiler inverts it: ``id NOT IN (members whose aggregate fails)``, so
-members without rows are kept without scanning them.
+A row count compared with a threshold ("at least k orders in 180 days", "fewer than 3 check-ins",
+"never") becomes ``EXISTS (SELECT … the member's rows … LIMIT 1 OFFSET k − 1)``, negated for the
+"fewer than" forms: a probe of the member's ``(member, time)`` index that stops at the k-th row,
+run only for members the cheaper conditions left, instead of counting every member's rows.
+
+Other aggregate conditions (sums, averages, first/last times, exact counts and ranges) become
+``id IN (SELECT member_id … GROUP BY member_id HAVING …)``. When a member with no matching rows
+satisfies the condition too (``paid lt 100``), the compiler inverts it: ``id NOT IN (members whose
+aggregate fails)``, so members without rows are kept without scanning them.
 """
 
 from __future__ import annotations
@@ -160,6 +165,8 @@ class _Compiler:
                 line_filters[_LINE_FILTERS[key]] = values
         if line_filters:
             rows = rows.filter(Exists(OrderLine.objects.filter(order=OuterRef("pk"), **line_filters)))
+        if node.measure == "count" and (probe := self.count_probe(rows, node.op, node.value)) is not None:
+            return probe
         net = Sum(F("paid_amount") - F("refunded_amount"))
         aggregate = {"count": Count("pk"), "paid": net, "aov": net,
                      "first_at": Min("ordered_at"), "last_at": Max("ordered_at")}[node.measure]
@@ -183,8 +190,26 @@ class _Compiler:
             rows = rows.filter(occurred_at__lt=end)
         for key, value in node.props:
             rows = rows.filter(**{f"properties__{key}": value})
+        if (probe := self.count_probe(rows, node.op, node.value)) is not None:
+            return probe
         grouped = rows.values("member_id").annotate(v=Count("pk"))
         return self.members_where(grouped, self.having(node.op, node.value, days=False), holds(node.op, 0, node.value))
+
+    @staticmethod
+    def count_probe(rows, op: str, value) -> Q | None:
+        """``count(rows) op value`` as "the member has at least k rows", or its negation, when the
+        comparison is one (``None`` otherwise: exact counts, ranges, and the trivial ``gte 0`` and
+        ``lt 0``). Django keeps the slice inside ``Exists``: ``LIMIT 1 OFFSET k − 1``."""
+        if op in ("gte", "gt", "lt", "lte"):
+            at_least, negated = value + (op in ("gt", "lte")), op in ("lt", "lte")
+        elif op in ("eq", "ne") and value == 0:  # never / ever
+            at_least, negated = 1, op == "eq"
+        else:
+            return None
+        if at_least == 0:  # gte 0: everyone; lt 0: no one
+            return None
+        probe = Exists(rows.filter(member_id=OuterRef("pk"))[at_least - 1:at_least])
+        return Q(~probe if negated else probe)
 
     def having(self, op: str, value, *, days: bool) -> Q:
         return self.compare("v", op, value, days=days)
