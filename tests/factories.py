@@ -74,3 +74,29 @@ def make_user(username: str = "operator", *permissions: str, is_staff: bool = Tr
         app_label, codename = perm.split(".")
         user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
     return user
+
+
+def make_program(code: str = "vip", *, brand: Brand | None = None, group_wide: bool = False, **fields):
+    """A loyalty program of ``brand`` (default ``brand-a``), or group-wide; 1 point per yuan."""
+    from siyu.loyalty.models import LoyaltyProgram, ProgramScope
+
+    if group_wide:
+        fields.update(scope=ProgramScope.GROUP, brand=None, group=make_group())
+    else:
+        brand = brand or make_brand()
+        fields.update(scope=ProgramScope.BRAND, brand=brand, group=brand.group)
+    fields.setdefault("time_zone", "Asia/Shanghai")
+    return LoyaltyProgram.objects.create(code=code, name=f"会员计划 {code}", **fields)
+
+
+def make_tier(program, code: str, rank: int, **fields):
+    from siyu.loyalty.models import Tier
+
+    return Tier.objects.create(program=program, code=code, name=code, rank=rank, **fields)
+
+
+def make_event_rule(program, code: str, event_kind: str, points: int, **fields):
+    from siyu.loyalty.models import EventEarnRule
+
+    return EventEarnRule.objects.create(program=program, code=code, name=code, event_kind=event_kind,
+                                        points=points, **fields)

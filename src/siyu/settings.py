@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "siyu.tags",
     "siyu.segments",
     "siyu.analytics",
+    "siyu.loyalty",
     "siyu.integrations",
     "siyu.console",
     "siyu.demo",

@@ -27,6 +27,7 @@ from siyu.core.db import by_code, chunked, ids_by, insert_rows, note_bulk_write
 from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.money import ZERO
 from siyu.core.rows import RowError, RowReader, unknown_reference
+from siyu.loyalty.earning import earn_for_orders
 from siyu.members.identities import Ident, parse_ref, row_identities
 from siyu.members.models import Member
 from siyu.members.resolution import lookup_identities
@@ -258,6 +259,8 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     for row, earlier in twins:
         if earlier in result.row_ids:
             result.accept(row, result.row_ids[earlier])
+    # Points (积分) for the batch's orders, less their refunds; what is already done is skipped.
+    earn_for_orders(order_ids=[*order_ids, *(o.pk for o, _ in updated)])
 
 
 ORDER_COLUMNS = ["channel_id", "external_id", "member_id", *ORDER_FIELDS,

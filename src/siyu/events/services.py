@@ -18,6 +18,7 @@ from siyu.core.db import ids_by
 from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.rows import RowError, RowReader, unknown_reference
 from siyu.events.models import Event, EventKind
+from siyu.loyalty.earning import earn_for_events
 from siyu.members.identities import Ident, parse_ref, row_identities
 from siyu.members.models import Member
 from siyu.members.resolution import lookup_identities
@@ -111,6 +112,7 @@ def _apply_events(parsed: list[_EventRow], result: IngestResult) -> None:
     result.created += len(events)
     result.members.update(e.member_id for e in events)
     _refresh_follows({e.member_id for e in events if e.kind in FOLLOW_KINDS})
+    earn_for_events(event_keys=[e.idempotency_key for e in events])  # points (积分) by the loyalty rules
 
 
 FOLLOW_KINDS = (EventKind.FOLLOW, EventKind.UNFOLLOW)
