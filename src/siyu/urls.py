@@ -9,6 +9,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("console/import/", include("siyu.integrations.urls")),
     path("console/segment-builder/", include("siyu.segments.urls")),
+    path("console/loyalty/", include("siyu.loyalty.urls")),
     path("console/", admin.site.urls),
     path("api/v1/", api.urls),
 ]

@@ -7,7 +7,8 @@ import contextlib
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html_join
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import (
     AutocompleteSelectFilter,
@@ -165,7 +166,7 @@ class MemberAdmin(ScopedMixin, FactAdmin):
     ]
     ordering = ["-id"]
     fieldsets = [
-        (None, {"fields": ["code", "name", "phone", "status", "store", "guide", "joined_at"]}),
+        (None, {"fields": ["code", "name", "phone", "status", "store", "guide", "joined_at", "loyalty"]}),
         (_("Profile"), {"classes": ["tab"], "fields": [
             "gender", "birthday", "email", "city", "community", "house_number", "occupation",
             "source_channel", "merged_into"]}),
@@ -174,6 +175,11 @@ class MemberAdmin(ScopedMixin, FactAdmin):
     ]
     inlines = [MemberStatsInline, RecentOrderInline, IdentityInline, WeComContactInline,
                MemberChannelStatsInline, OwnershipChangeInline]
+
+    @admin.display(description=_("loyalty"))
+    def loyalty(self, obj: Member) -> str:
+        return format_html('<a class="text-primary-600 dark:text-primary-500" href="{}">{}</a>',
+                           reverse("loyalty:member", args=[obj.pk]), _("Points, tier and benefits"))
 
     @admin.display(description=_("orders"), ordering="stats__order_count")
     def order_count(self, obj: Member):
