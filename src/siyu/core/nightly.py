@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 #: expired tags go first, rule tags may read lifecycle stages, segments may read tags.
 JOBS: list[tuple[str, Any, str]] = [
     ("expire_tags", _("Expire tags"), "siyu.tags.services.expire_tags"),
+    ("loyalty", _("Points expiry, paid memberships and tier downgrades"), "siyu.loyalty.tasks.run_nightly"),
     ("models", _("RFM scores and lifecycle stages"), "siyu.analytics.services.recompute_models"),
     ("rule_tags", _("Rule tags"), "siyu.tags.services.refresh_rule_tags"),
     ("segments", _("Segment membership history"), "siyu.segments.services.refresh_memberships"),
