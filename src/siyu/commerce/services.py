@@ -27,6 +27,7 @@ from siyu.core.db import by_code, chunked, ids_by, insert_rows, note_bulk_write
 from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.money import ZERO
 from siyu.core.rows import RowError, RowReader, unknown_reference
+from siyu.loyalty.coupons import release_coupons_for_orders
 from siyu.loyalty.earning import earn_for_orders
 from siyu.members.identities import Ident, parse_ref, row_identities
 from siyu.members.models import Member
@@ -253,6 +254,7 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     # recomputed afterwards (which also covers their new orders of this batch).
     add_new_orders_to_stats(order_ids)
     touched = _apply_updates(updated, products, result)
+    release_coupons_for_orders(order_ids=[o.pk for o, _ in updated])  # coupons of orders now closed
     refresh_member_stats(touched)
     result.members.update(m for m in touched if m is not None)
     result.members.update(p.member_id for p in new_rows if p.member_id is not None)

@@ -37,6 +37,7 @@ JOBS: list[tuple[str, Any, str]] = [
     ("models", _("RFM scores and lifecycle stages"), "siyu.analytics.services.recompute_models"),
     ("rule_tags", _("Rule tags"), "siyu.tags.services.refresh_rule_tags"),
     ("segments", _("Segment membership history"), "siyu.segments.services.refresh_memberships"),
+    ("expire_coupons", _("Expire coupons"), "siyu.loyalty.coupons.expire_coupons"),
 ]
 
 #: ``progress(job_key, label, done, total)`` before each job and after the last.

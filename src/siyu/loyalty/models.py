@@ -557,3 +557,6 @@ class PaidMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.plan_id} {self.starts_at:%Y-%m-%d}–{self.ends_at:%Y-%m-%d}"
+
+
+from siyu.loyalty.coupon_models import *  # noqa: E402,F403 - coupons and the points mall
