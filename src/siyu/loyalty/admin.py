@@ -144,3 +144,6 @@ class PaidMembershipAdmin(ScopedMixin, LargeFactAdmin):
     list_filter = [("status", ChoicesDropdownFilter), ("plan", RelatedDropdownFilter)]
     search_fields = ["member__code"]
     ordering = ["-starts_at", "-id"]
+
+
+from siyu.loyalty import coupon_admin  # noqa: E402,F401 - coupons and the points mall
