@@ -94,12 +94,15 @@ class _Compiler:
             return blank if value else ~blank
         if op == "eq":
             return Q(**{field: value})
-        if op == "ne":
-            return ~Q(**{field: value})
+        if op in ("ne", "not_in"):
+            differs = ~Q(**{field if op == "ne" else f"{field}__in": value})
+            if name in CODE_ATTRS:  # no store/guide differs too: said outright, because Django drops
+                # the IS NOT NULL guard of the negated lookup when an OR reuses the LEFT JOIN
+                # (``guide empty false ∨ guide not_in [g2]`` lost the members without a guide)
+                differs |= Q(**{f"{field.rsplit('__', 1)[0]}__isnull": True})
+            return differs
         if op == "in":
             return Q(**{f"{field}__in": value})
-        if op == "not_in":
-            return ~Q(**{f"{field}__in": value})
         return Q(**{f"{field}__icontains": value})  # contains
 
     def age(self, op: str, value) -> Q:
