@@ -21,6 +21,7 @@ from siyu.core.api_auth import error_body
 from siyu.core.errors import SiyuError
 from siyu.events.api import router as events_router
 from siyu.loyalty.api import router as loyalty_router
+from siyu.loyalty.coupon_api import router as coupon_router
 from siyu.members.api import router as members_router
 from siyu.segments.api import router as segments_router
 from siyu.tags.api import router as tags_router
@@ -47,6 +48,7 @@ api.add_router("", tags_router)
 api.add_router("", segments_router)
 api.add_router("", analytics_router)
 api.add_router("", loyalty_router)
+api.add_router("", coupon_router)
 
 
 def _respond(request: HttpRequest, status: int, body: dict) -> HttpResponse:
