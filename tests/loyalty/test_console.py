@@ -90,3 +90,22 @@ def test_a_store_manager_cannot_open_another_stores_member(program, member):
 
     assert client.get(f"/console/loyalty/members/{member.pk}/").status_code == 200
     assert client.get(f"/console/loyalty/members/{elsewhere.pk}/").status_code == 404
+
+
+def test_the_page_lists_the_members_coupons(program, member, superuser):
+    from siyu.loyalty.coupon_models import Validity
+    from siyu.loyalty.coupons import issue_coupon
+    from tests.loyalty.coupon_fixtures import make_template
+
+    issue_coupon(template=make_template(program=program, validity=Validity.DAYS, valid_days=30), member=member,
+                 idempotency_key="welcome")
+
+    html = login(superuser).get(f"/console/loyalty/members/{member.pk}/").content.decode()
+
+    assert 'data-coupon-state="issued"' in html and "券 ten-off" in html
+
+
+def test_the_sidebar_has_a_loyalty_section(superuser):
+    html = login(superuser).get("/console/").content.decode()
+
+    assert "Loyalty programs" in html and "/console/loyalty/reward/" in html

@@ -91,6 +91,26 @@ NAVIGATION = [
         ],
     },
     {
+        "title": _("Loyalty"),
+        "separator": True,
+        "items": [
+            _model(_("Loyalty programs"), "loyalty", "loyalty", "loyaltyprogram"),
+            _model(_("Member tiers"), "workspace_premium", "loyalty", "tier"),
+            _model(_("Benefits"), "redeem", "loyalty", "benefit"),
+            _model(_("Paid membership plans"), "card_membership", "loyalty", "paidmembershipplan"),
+            _model(_("Event points rules"), "rule", "loyalty", "eventearnrule"),
+            _model(_("Points exclusions"), "block", "loyalty", "purchaseexclusion"),
+            _model(_("Points accounts"), "account_balance_wallet", "loyalty", "pointsaccount"),
+            _model(_("Points ledger"), "receipt", "loyalty", "pointsentry"),
+            _model(_("Tier history"), "trending_up", "loyalty", "tierchange"),
+            _model(_("Coupon templates"), "confirmation_number", "loyalty", "coupontemplate"),
+            _model(_("Coupons"), "local_activity", "loyalty", "coupon"),
+            _model(_("Coupon issue runs"), "send", "loyalty", "couponissue"),
+            _model(_("Points mall rewards"), "storefront", "loyalty", "reward"),
+            _model(_("Reward redemptions"), "shopping_bag", "loyalty", "rewardredemption"),
+        ],
+    },
+    {
         "title": _("Events"),
         "separator": True,
         "items": [

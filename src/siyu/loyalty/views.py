@@ -1,5 +1,5 @@
 """Console page: a member's loyalty (会员忠诚度): points, tier, benefits, expiring points, the
-ledger, tier history, and a points adjustment for staff allowed to make one."""
+ledger, tier history, coupons, and a points adjustment for staff allowed to make one."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidge
 
 from siyu.console.base import scope_q
 from siyu.core.errors import SiyuError
+from siyu.loyalty.coupons import member_coupons
 from siyu.loyalty.ledger import adjust_points
 from siyu.loyalty.models import LoyaltyProgram, PointsLot, TierChange
 from siyu.loyalty.selectors import (
@@ -34,6 +35,7 @@ from siyu.members.models import Member
 #: Who may adjust points from this page.
 ADJUST_PERMISSION = "loyalty.change_pointsaccount"
 LEDGER_ROWS = 50
+COUPON_ROWS = 20
 
 
 class AdjustForm(forms.Form):
@@ -88,11 +90,13 @@ def member_loyalty_view(request: HttpRequest, member_id: int) -> HttpResponse:
             "tier_history": list(TierChange.objects.filter(program=program, member=member)
                                  .select_related("from_tier", "to_tier").order_by("-changed_at", "-pk")[:20]),
         })
+    coupons = member_coupons(member.pk, limit=COUPON_ROWS)
     context = {
         **admin.site.each_context(request),
         "title": _("Loyalty of %(member)s") % {"member": member},
         "member": member,
         "cards": cards,
+        "coupons": coupons,
         "form": form if may_adjust and programs else None,
     }
     return TemplateResponse(request, "loyalty/member.html", context)
