@@ -10,12 +10,12 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.core.db import chunked
+from siyu.core.db import chunked, note_bulk_write
 from siyu.core.errors import PermissionDenied, ValidationError
 from siyu.members.identities import parse_ref
 from siyu.members.models import Member
@@ -126,26 +126,119 @@ def resolve_identity_list(identities: Sequence[str]) -> tuple[list[int], list[di
     return ids, unmatched
 
 
-def set_model_tags(*, group: TagGroup, assignments: Mapping[int, Tag | None], actor: str,
-                   now: dt.datetime | None = None) -> TagResult:
-    """Make each member hold exactly ``assignments[member]`` of an exclusive model group (RFM
-    class, lifecycle stage); ``None`` removes the group's tag. Members not named are untouched."""
+def set_model_tags(*, group: TagGroup, assignments: Mapping[int, Tag | None] | QuerySet, actor: str,
+                   member_ids: Iterable[int] | None = None, now: dt.datetime | None = None) -> TagResult:
+    """Make members hold exactly their model tag of an exclusive group (RFM class, lifecycle
+    stage), set-based: a handful of statements per 1,000 members, or per group.
+
+    ``assignments`` is either
+
+    - a mapping ``{member_id: Tag | None}``: each named member holds exactly that tag of the
+      group (``None``: none of them); members not named are untouched; or
+    - a query set of rows with ``member_id`` and ``tag_id`` (at most one per member; a null
+      ``tag_id`` counts as no tag) naming every holder the group should have: every other holder
+      loses the group's tag — among ``member_ids`` only, when given (then the rows are narrowed
+      to them too). The comparison and the new holders stay in the database, however many.
+
+    Every tag added or removed is recorded with source ``model``. Idempotent: a member already
+    holding the right tag is not written, and re-running writes nothing. Rejects a tag from
+    another group. Runs in the caller's transaction (or its own). ``unchanged`` is counted for a
+    mapping only.
+    """
     now = now or timezone.now()
-    by_tag: dict[int | None, list[int]] = {}
-    for member_id, tag in assignments.items():
-        by_tag.setdefault(tag.pk if tag else None, []).append(member_id)
     tags = {t.pk: t for t in Tag.objects.filter(group=group)}
-    result = TagResult()
     with transaction.atomic():
-        for tag_id, members in sorted(by_tag.items(), key=lambda kv: kv[0] or 0):
-            others = [t for pk, t in tags.items() if pk != tag_id]
-            result.removed += _remove(sorted(members), others, source=TagSource.MODEL, actor=actor, reason="", now=now)
-            if tag_id is not None:
-                added, unchanged = _add(sorted(members), tags[tag_id], source=TagSource.MODEL, actor=actor,
-                                        staff=None, expires_at=None, reason="", now=now)
-                result.added += added
-                result.unchanged += unchanged
+        if isinstance(assignments, QuerySet):
+            return _sync_model_holders(tags, assignments, member_ids, actor=actor, now=now)
+        return _assign_model_tags(group, tags, assignments, actor=actor, now=now)
+
+
+def _assign_model_tags(group: TagGroup, tags: dict[int, Tag], assignments: Mapping[int, Tag | None], *,
+                       actor: str, now: dt.datetime) -> TagResult:
+    for tag in {t for t in assignments.values() if t is not None}:
+        if tag.pk not in tags:
+            raise ValidationError(_("%(tag)s is not a tag of the group %(group)s") % {"tag": tag.name,
+                                  "group": group.name}, code="wrong_group", field="assignments")
+    result = TagResult()
+    for part in chunked(sorted(assignments), 1000):
+        holding = list(MemberTag.objects.filter(tag_id__in=list(tags), member_id__in=part)
+                       .values_list("pk", "member_id", "tag_id"))
+        wanted = {m: assignments[m].pk if assignments[m] is not None else None for m in part}
+        stale = [(pk, m, t) for pk, m, t in holding if wanted[m] != t]
+        held = {(m, t) for _pk, m, t in holding}
+        new = [(m, t) for m, t in wanted.items() if t is not None and (m, t) not in held]
+        result.removed += _drop_holders(stale, actor=actor, now=now)
+        MemberTag.objects.bulk_create([MemberTag(member_id=m, tag_id=t, source=TagSource.MODEL, actor=actor[:100],
+                                                 applied_at=now) for m, t in new], batch_size=1000)
+        _pair_history(new, TagAction.ADDED, actor=actor, now=now)
+        result.added += len(new)
+        result.unchanged += len(holding) - len(stale)
     return result
+
+
+def _sync_model_holders(tags: dict[int, Tag], rows: QuerySet, member_ids: Iterable[int] | None, *, actor: str,
+                        now: dt.datetime) -> TagResult:
+    result = TagResult()
+    if not tags:
+        return result
+    rows = rows.filter(tag_id__isnull=False)
+    parts = [None] if member_ids is None else list(chunked(sorted(set(member_ids)), 1000))
+    for part in parts:
+        wanted = rows if part is None else rows.filter(member_id__in=part)
+        holders = MemberTag.objects.filter(tag_id__in=list(tags))
+        if part is not None:
+            holders = holders.filter(member_id__in=part)
+        stale = holders.exclude(Exists(wanted.filter(member_id=OuterRef("member_id"), tag_id=OuterRef("tag_id"))))
+        result.removed += _drop_holders(list(stale.order_by("member_id").values_list("pk", "member_id", "tag_id")),
+                                        actor=actor, now=now)
+        missing = wanted.exclude(Exists(MemberTag.objects.filter(member_id=OuterRef("member_id"),
+                                                                 tag_id=OuterRef("tag_id"))))
+        result.added += _insert_holders(missing.values("member_id", "tag_id").order_by("member_id"), actor=actor,
+                                        now=now)
+    return result
+
+
+def _drop_holders(rows: list[tuple[int, int, int]], *, actor: str, now: dt.datetime) -> int:
+    """Delete ``(pk, member_id, tag_id)`` holdings and record their removal."""
+    for part in chunked([pk for pk, _m, _t in rows], 1000):
+        MemberTag.objects.filter(pk__in=part).delete()
+    _pair_history([(m, t) for _pk, m, t in rows], TagAction.REMOVED, actor=actor, now=now)
+    return len(rows)
+
+
+def _insert_holders(rows: QuerySet, *, actor: str, now: dt.datetime) -> int:
+    """``INSERT … SELECT`` the ``(member_id, tag_id)`` rows as model-tag holders, history first.
+
+    A holder another transaction added meanwhile (two ingestion batches of one member) is left
+    alone rather than failing the batch."""
+    sql, params = rows.query.sql_with_params()
+    quote = connection.ops.quote_name
+    at = connection.ops.adapt_datetimefield_value(now)
+    mysql = connection.vendor == "mysql"
+
+    def insert(model, columns: list[str], values: list) -> int:
+        # WHERE: SQLite reads "FROM (…) s ON CONFLICT" as a join without it.
+        ignore = "IGNORE " if mysql and model is MemberTag else ""
+        statement = (f"INSERT {ignore}INTO {quote(model._meta.db_table)} (member_id, tag_id, {', '.join(columns)}) "  # noqa: S608
+                     f"SELECT s.member_id, s.tag_id, {', '.join(['%s'] * len(values))} FROM ({sql}) s WHERE 1 = 1")
+        if model is MemberTag and not mysql:
+            statement += " ON CONFLICT (member_id, tag_id) DO NOTHING"
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [*values, *params])
+            return cursor.rowcount
+
+    added = insert(MemberTagChange, ["action", "source", "actor", "reason", "at"],
+                   [TagAction.ADDED, TagSource.MODEL, actor[:100], "", at])
+    held = insert(MemberTag, ["source", "actor", "applied_at"], [TagSource.MODEL, actor[:100], at])
+    note_bulk_write(MemberTag, held)  # a first scoring adds a holder per member: fresh statistics
+    note_bulk_write(MemberTagChange, added)
+    return added
+
+
+def _pair_history(pairs: list[tuple[int, int]], action: str, *, actor: str, now: dt.datetime) -> None:
+    MemberTagChange.objects.bulk_create([
+        MemberTagChange(member_id=m, tag_id=t, action=action, source=TagSource.MODEL, actor=actor[:100], at=now)
+        for m, t in pairs], batch_size=1000)
 
 
 def expire_tags(*, now: dt.datetime | None = None) -> int:
