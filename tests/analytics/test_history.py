@@ -8,6 +8,7 @@ import pytest
 
 from siyu.analytics.models import MemberLifecycle, MemberRfm, ModelChange, RfmMethod, RfmSettings
 from siyu.analytics.services import recompute_models
+from siyu.members.merge import merge_members
 from tests.analytics.conftest import NOW, brand_of, buy
 from tests.factories import make_member
 
@@ -23,13 +24,13 @@ def test_the_first_assignment_is_recorded_and_repeating_the_recompute_records_no
     buy(member, shop, 3, "80.00")
 
     first = recompute_models(now=NOW)
-    rows = list(MemberRfm.objects.values_list("recency_days", "rfm_class", "computed_at"))
+    rows = list(MemberRfm.objects.values_list("last_order_at", "rfm_class", "computed_at"))
     again = recompute_models(now=NOW)
 
     assert (first.rfm_changes, first.lifecycle_changes) == (1, 1)
     assert (again.rfm, again.lifecycle, again.rfm_changes, again.lifecycle_changes) == (1, 1, 0, 0)
     assert changes() == [(member.pk, "rfm", "", "general_retain", NOW), (member.pk, "lifecycle", "", "new", NOW)]
-    assert list(MemberRfm.objects.values_list("recency_days", "rfm_class", "computed_at")) == rows
+    assert list(MemberRfm.objects.values_list("last_order_at", "rfm_class", "computed_at")) == rows
     assert MemberLifecycle.objects.get().brand == brand_of(shop)
 
 
@@ -44,7 +45,7 @@ def test_time_passing_moves_the_stage_and_records_the_change(shop):
 
     assert result.lifecycle_changes == 1
     assert changes()[-1] == (member.pk, "lifecycle", "active", "silent", later)
-    assert MemberRfm.objects.get().recency_days == 100
+    assert MemberRfm.objects.get().recency_days_at(later) == 100
 
 
 def test_a_new_order_changes_the_class_once_whichever_path_runs_first(shop):
@@ -68,3 +69,15 @@ def test_a_new_order_changes_the_class_once_whichever_path_runs_first(shop):
     assert (touched.rfm, touched.rfm_changes, everyone.rfm, everyone.rfm_changes) == (1, 1, 2, 0)
     assert [c[:4] for c in changes() if c[1] == "rfm" and c[2]] == [
         (newcomer.pk, "rfm", "general_retain", "important_value")]
+
+
+def test_a_merge_moves_the_history_to_the_survivor(shop):
+    survivor, merged = make_member(), make_member()
+    buy(survivor, shop, 3)
+    buy(merged, shop, 5)
+    recompute_models(now=NOW)
+
+    merge_members(survivor_id=survivor.pk, merged_id=merged.pk, actor="test")
+
+    assert not ModelChange.objects.filter(member_id=merged.pk).exists()
+    assert ModelChange.objects.filter(member=survivor, old_value="").count() == 4  # both members' first values

@@ -46,6 +46,7 @@ def test_a_batch_does_not_wait_for_another_batch_of_the_brand_but_a_full_pass_do
     first, second = make_member(), make_member()
     buy(first, shop, 3)
     buy(second, shop, 3)
+    recompute_lifecycle(member_ids=[first.pk], now=NOW)  # the brand's first recompute creates its tag groups
 
     with transaction.atomic():  # an ingestion batch still open after recomputing its member
         recompute_lifecycle(member_ids=[first.pk], now=NOW)

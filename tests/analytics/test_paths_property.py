@@ -1,4 +1,5 @@
-"""The touched-members path and the full pass agree, and both match a plain-Python reference."""
+"""The touched-members path and the full pass agree (rows, history, model tags and their history),
+and both match a plain-Python reference."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from siyu.analytics import services
 from siyu.analytics.models import MemberLifecycle, MemberRfm, ModelChange, RfmMethod, RfmSettings
 from siyu.analytics.services import recompute_models
 from siyu.commerce.models import Order
+from siyu.tags.models import MemberTag, MemberTagChange
 from tests.analytics.conftest import NOW, brand_channel
 from tests.factories import make_member
 
@@ -110,20 +112,29 @@ def reference(orders: list[Order], brand_settings: dict[int, RfmSettings]) -> tu
     return rfm, stages
 
 
-def snapshot(member_ids=None) -> tuple[dict, dict, Counter]:
+def snapshot(member_ids=None) -> tuple[dict, dict, Counter, dict, Counter]:
+    """Rows, history, model tags and their history (of ``member_ids``, or everyone's)."""
     rfm_rows = MemberRfm.objects.all()
     life_rows = MemberLifecycle.objects.all()
     history = ModelChange.objects.all()
+    tags = MemberTag.objects.filter(source="model")
+    tag_history = MemberTagChange.objects.filter(source="model")
     if member_ids is not None:
-        rfm_rows, life_rows, history = (qs.filter(member_id__in=member_ids) for qs in (rfm_rows, life_rows, history))
-    rfm = {(r.member_id, r.brand_id): (r.recency_days, r.frequency, r.monetary, r.r_score, r.f_score, r.m_score,
-                                       r.rfm_class) for r in rfm_rows}
+        rfm_rows, life_rows, history, tags, tag_history = (
+            qs.filter(member_id__in=member_ids) for qs in (rfm_rows, life_rows, history, tags, tag_history))
+    rfm = {(r.member_id, r.brand_id): (r.recency_days_at(NOW), r.frequency, r.monetary, r.r_score, r.f_score,
+                                       r.m_score, r.rfm_class) for r in rfm_rows}
     life = {(r.member_id, r.brand_id): (r.stage, r.since) for r in life_rows}
     changes = Counter(history.values_list("member_id", "brand_id", "kind", "old_value", "new_value", "at"))
-    return rfm, life, changes
+    held = {}
+    for member_id, group, tag in tags.values_list("member_id", "tag__group__code", "tag__code"):
+        assert (member_id, group) not in held, "two tags of an exclusive group"
+        held[(member_id, group)] = tag
+    tag_changes = Counter(tag_history.values_list("member_id", "tag__code", "action", "at"))
+    return rfm, life, changes, held, tag_changes
 
 
-def run_and_undo(**kwargs) -> tuple[dict, dict, Counter]:
+def run_and_undo(**kwargs) -> tuple[dict, dict, Counter, dict, Counter]:
     point = transaction.savepoint()
     recompute_models(now=NOW, **kwargs)
     seen = snapshot(kwargs.get("member_ids"))
@@ -166,4 +177,9 @@ def test_touched_members_get_exactly_what_a_full_pass_gives(orders, config, earl
         expected_rfm, expected_stages = reference(list(Order.objects.select_related("store")), brand_settings)
         assert full[0] == expected_rfm
         assert {k: v[0] for k, v in full[1].items()} == expected_stages
+        code = {c.store.brand_id: c.store.brand.code for c in channels.values()}  # each holds its class and stage
+        assert full[3] == {
+            **{(m, f"rfm-{code[b]}"): f"rfm-{code[b]}-{row[-1].replace('_', '-')}" for (m, b), row in full[0].items()},
+            **{(m, f"lifecycle-{code[b]}"): f"lifecycle-{code[b]}-{s}" for (m, b), s in expected_stages.items()},
+        }
         transaction.set_rollback(True)

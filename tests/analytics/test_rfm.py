@@ -14,11 +14,13 @@ from tests.factories import make_member
 
 pytestmark = pytest.mark.django_db
 
-COLUMNS = ("recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "rfm_class")
+COLUMNS = ("frequency", "monetary", "r_score", "f_score", "m_score", "rfm_class")
 
 
 def rfm_of(member, brand) -> tuple:
-    return MemberRfm.objects.filter(member=member, brand=brand).values_list(*COLUMNS).get()
+    """Recency (whole days up to ``NOW``), frequency, monetary, the scores and the class."""
+    row = MemberRfm.objects.get(member=member, brand=brand)
+    return (row.recency_days_at(NOW), *(getattr(row, c) for c in COLUMNS))
 
 
 def test_quintiles_score_each_dimension_among_the_brands_buyers(shop, other_shop):

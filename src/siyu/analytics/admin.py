@@ -54,12 +54,16 @@ class MemberCodeSearchMixin:
 @admin.register(MemberRfm)
 class MemberRfmAdmin(MemberCodeSearchMixin, ScopedMixin, LargeFactAdmin):
     scope_prefix = "member__"
-    list_display = ["member", "brand", "rfm_class", "r_score", "f_score", "m_score", "recency_days",
-                    "frequency", "monetary", "computed_at"]
+    list_display = ["member", "brand", "rfm_class", "r_score", "f_score", "m_score", "recency",
+                    "frequency", "monetary", "last_order_at", "computed_at"]
     list_select_related = ["member", "brand"]
     list_filter = [("brand", RelatedDropdownFilter), ("rfm_class", ChoicesDropdownFilter),
                    "r_score", "f_score", "m_score"]
     ordering = ["-id"]
+
+    @admin.display(description=_("days since last order"), ordering="-last_order_at")
+    def recency(self, obj: MemberRfm) -> int:
+        return obj.recency_days
 
 
 @admin.register(MemberLifecycle)

@@ -6,11 +6,13 @@ and for everyone by the nightly task. Segments filter on them; they also appear 
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -103,11 +105,16 @@ class RfmSettings(models.Model):
 
 
 class MemberRfm(models.Model):
-    """A member's RFM scores with one brand (orders in the brand's stores within the window)."""
+    """A member's RFM scores with one brand (orders in the brand's stores within the window).
+
+    The last order's time is kept rather than the days since it, which change every day: a
+    nightly recompute then rewrites only the rows whose values changed. ``computed_at`` is when
+    the row was last written.
+    """
 
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="rfm")
     brand = models.ForeignKey(Brand, verbose_name=_("brand"), on_delete=models.CASCADE, related_name="+")
-    recency_days = models.PositiveIntegerField(_("days since last order"))
+    last_order_at = models.DateTimeField(_("last order"))
     frequency = models.PositiveIntegerField(_("orders"))
     monetary = models.DecimalField(_("paid, net of refunds"), max_digits=14, decimal_places=2)
     r_score = models.PositiveSmallIntegerField(_("R score"))
@@ -124,6 +131,21 @@ class MemberRfm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.brand_id} {self.rfm_class}"
+
+    def recency_days_at(self, now: dt.datetime) -> int:
+        """Whole days from the last order to ``now`` (what R was scored on, at the recompute's ``now``)."""
+        return int((now - self.last_order_at).total_seconds() // 86400)
+
+    @property
+    def recency_days(self) -> int:
+        """Whole days since the last order, as of now."""
+        return self.recency_days_at(timezone.now())
+
+    @recency_days.setter
+    def recency_days(self, days: int) -> None:
+        # ``MemberRfm(recency_days=…)`` (fixtures, callers of the former column): the last order
+        # that many days before now.
+        self.last_order_at = timezone.now() - dt.timedelta(days=int(days))
 
     @classmethod
     def merge_member(cls, survivor_id: int, merged_id: int) -> int:
@@ -157,14 +179,22 @@ class MemberLifecycle(models.Model):
 
 
 class ModelChange(models.Model):
-    """History of modelled values: a member's RFM class or lifecycle stage changed."""
+    """History of modelled values: a member's RFM class or lifecycle stage changed.
+
+    Append-only, and written by the million on a first scoring: its keys are not checked by the
+    database (a deferred check per row and key doubled the recompute's commit). Merges move a
+    member's rows to the survivor like any other; deleting a member or brand deletes them
+    through the ORM.
+    """
 
     class Kind(models.TextChoices):
         RFM = "rfm", _("RFM class")
         LIFECYCLE = "lifecycle", _("lifecycle stage")
 
-    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
-    brand = models.ForeignKey(Brand, verbose_name=_("brand"), on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+",
+                               db_constraint=False)
+    brand = models.ForeignKey(Brand, verbose_name=_("brand"), on_delete=models.CASCADE, related_name="+",
+                              db_constraint=False)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     old_value = models.CharField(_("from"), max_length=20, blank=True)
     new_value = models.CharField(_("to"), max_length=20, blank=True)

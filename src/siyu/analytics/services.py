@@ -1,9 +1,10 @@
 """Recompute the modelled member values, RFM (RFM 模型) and lifecycle stage (生命周期), per brand.
 
 Both read the counted orders (``is_counted``) placed in the brand's stores up to ``now`` and write
-their result set-based: a temporary scratch table receives the new values from one aggregate
-query, and four statements turn the difference into history (:class:`ModelChange`), deletions
-and an upsert.
+their result set-based: a temporary scratch table receives the new values of both models from
+one aggregate query, and four statements per model turn the difference into history
+(:class:`ModelChange`), deletions and an upsert of the rows that changed. Then the members' model
+tags (:mod:`siyu.analytics.model_tags`) are brought in step with the rows.
 
 - **Everyone** (``member_ids=None``): one aggregate pass over each brand's orders.
 - **Touched members** (``member_ids`` given, e.g. after an ingestion batch): lifecycle stages and
@@ -11,12 +12,12 @@ and an upsert.
   members at a time. Quintile RFM ranks a member among all the brand's buyers, so it still takes
   one aggregate pass over the brand, and writes only the touched members' rows.
 
-For the same data and ``now`` both paths write exactly the same rows for a member, whatever ran
-before. Re-running with the same data and ``now`` changes nothing and writes no history.
-Each brand is recomputed in its own transaction (called inside a transaction, the work joins
-it) holding a lock on the brand's row: shared for touched members, so that concurrent ingestion
-batches do not wait for each other, exclusive for everyone, so that a full pass neither runs
-beside another recompute of the brand nor overwrites a batch's fresher values.
+For the same data and ``now`` both paths write exactly the same rows and tags for a member,
+whatever ran before. Re-running with the same data and ``now`` changes nothing and writes no
+history. Each brand is recomputed in its own transaction (called inside a transaction, the work
+joins it) holding a lock on the brand's row: shared for touched members, so that concurrent
+ingestion batches do not wait for each other, exclusive for everyone, so that a full pass neither
+runs beside another recompute of the brand nor overwrites a batch's fresher values.
 """
 
 from __future__ import annotations
@@ -30,17 +31,17 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.analytics import scoring
+from siyu.analytics import model_tags, scoring
 from siyu.analytics import sql as q
 from siyu.analytics.models import MemberLifecycle, MemberRfm, ModelChange, RfmMethod, RfmSettings
 from siyu.commerce.models import Order
 from siyu.core.db import chunked
 from siyu.core.errors import ValidationError
 from siyu.org.models import Brand, Store
+from siyu.tags.services import TagResult
 
 CHUNK = 1000
-RFM_SCRATCH = "analytics_rfm_scratch"
-LIFECYCLE_SCRATCH = "analytics_lifecycle_scratch"
+SCRATCH = "analytics_models_scratch"
 
 #: ``progress(kind, brands_done, brands_total)`` before the first brand and after each; kind is
 #: "rfm" or "lifecycle".
@@ -76,13 +77,16 @@ def recompute_rfm(*, brand_ids: Iterable[int] | None = None, member_ids: Iterabl
     - thresholds: the four cut points per dimension; recency ``≤ cut[0]`` → 5 … ``> cut[3]`` → 1,
       frequency and monetary ``< cut[0]`` → 1 … ``≥ cut[3]`` → 5.
 
-    The class follows R, F, M each high (score ≥ 3) or low. A member without a counted order in
-    the window has no row for the brand (a stale row is deleted). Every new, changed and removed
-    class is recorded as a :class:`ModelChange` (``''`` stands for none). Idempotent for the same
-    data and ``now``. Raises ``ValidationError`` (``invalid_rfm_settings``) for a brand whose
-    threshold settings are unusable. Returns the number of member–brand rows written.
+    The class follows R, F, M each high (score ≥ 3) or low. The row keeps the last order's time
+    (recency is computed on read); a row whose values stay is not rewritten (``computed_at`` is
+    when it was last written). A member without a counted order in the window has no row for the
+    brand (a stale row is deleted). Every new, changed and removed class is recorded as a
+    :class:`ModelChange` (``''`` stands for none), and the member's RFM tag of the brand follows
+    the class (none without a row). Idempotent for the same data and ``now``. Raises
+    ``ValidationError`` (``invalid_rfm_settings``) for a brand whose threshold settings are
+    unusable. Returns the number of member–brand rows scored (rows that exist afterwards).
     """
-    return _recompute("rfm", brand_ids=brand_ids, member_ids=member_ids, now=now)[0]
+    return _recompute(("rfm",), brand_ids=brand_ids, member_ids=member_ids, now=now)["rfm"][0]
 
 
 def recompute_lifecycle(*, brand_ids: Iterable[int] | None = None, member_ids: Iterable[int | None] | None = None,
@@ -107,10 +111,11 @@ def recompute_lifecycle(*, brand_ids: Iterable[int] | None = None, member_ids: I
     if that is later and the member left silent, churned or recalled by buying.
 
     A member with no counted order at the brand has no row (a stale row is deleted). Every new,
-    changed and removed stage is recorded as a :class:`ModelChange`. Idempotent for the same data
-    and ``now``. Returns the number of member–brand pairs staged (rows that exist afterwards).
+    changed and removed stage is recorded as a :class:`ModelChange`, and the member's lifecycle
+    tag of the brand follows the stage. Idempotent for the same data and ``now``. Returns the
+    number of member–brand pairs staged (rows that exist afterwards).
     """
-    return _recompute("lifecycle", brand_ids=brand_ids, member_ids=member_ids, now=now)[0]
+    return _recompute(("lifecycle",), brand_ids=brand_ids, member_ids=member_ids, now=now)["lifecycle"][0]
 
 
 def recompute_models(*, member_ids: Iterable[int | None] | None = None, now: dt.datetime | None = None,
@@ -118,46 +123,67 @@ def recompute_models(*, member_ids: Iterable[int | None] | None = None, now: dt.
     """RFM and lifecycle for all brands: everyone (nightly), or the members a batch touched.
 
     Same contract as :func:`recompute_rfm` and :func:`recompute_lifecycle`, with one ``now`` for
-    both. Returns the rows written and the changes recorded per model.
+    both and one aggregate pass per brand feeding both. Returns the rows scored and the changes
+    recorded per model.
     """
-    now = now or timezone.now()
-    ids = None if member_ids is None else list(member_ids)
-    rfm = _recompute("rfm", brand_ids=None, member_ids=ids, now=now, progress=progress)
-    lifecycle = _recompute("lifecycle", brand_ids=None, member_ids=ids, now=now, progress=progress)
+    counts = _recompute(model_tags.KINDS, brand_ids=None, member_ids=member_ids, now=now, progress=progress)
+    rfm, lifecycle = counts["rfm"], counts["lifecycle"]
     return ModelsResult(rfm=rfm[0], lifecycle=lifecycle[0], rfm_changes=rfm[1], lifecycle_changes=lifecycle[1])
+
+
+def sync_model_tags(*, brand_ids: Iterable[int] | None = None, member_ids: Iterable[int | None] | None = None,
+                    kinds: Iterable[str] = model_tags.KINDS, now: dt.datetime | None = None) -> TagResult:
+    """Make the model tags of everyone (or of ``member_ids``) follow their current RFM and
+    lifecycle rows (``kinds``: ``"rfm"``, ``"lifecycle"``) without recomputing the rows.
+
+    The recomputes already do this for what they write; this is for tags that moved without
+    their rows, e.g. a merge gives the survivor the merged member's tags while the merged
+    member's rows are dropped. Idempotent; returns the tags added and removed.
+    """
+    tags = _recompute(tuple(kinds), brand_ids=brand_ids, member_ids=member_ids, now=now, write=False)
+    return TagResult(added=sum(t.added for t in tags), removed=sum(t.removed for t in tags))
 
 
 # --- the passes -------------------------------------------------------------------------------
 
-def _recompute(kind: str, *, brand_ids, member_ids, now, progress: Progress | None = None) -> tuple[int, int]:
+def _recompute(kinds: tuple[str, ...], *, brand_ids, member_ids, now, progress: Progress | None = None,
+               write: bool = True) -> dict | list[TagResult]:
+    """Per brand, in one transaction under the brand's lock: the rows of ``kinds`` (with
+    ``write``), then their model tags. Returns ``{kind: (rows, changes)}``, or without ``write``
+    the tag results."""
     now = now or timezone.now()
+    totals = {kind: (0, 0) for kind in kinds}
+    tag_results: list[TagResult] = []
     if member_ids is not None:
         member_ids = sorted({int(m) for m in member_ids if m is not None})
         if not member_ids:
-            return 0, 0
+            return totals if write else tag_results
     brands = Brand.objects.order_by("pk")
     if brand_ids is not None:
         brands = brands.filter(pk__in=list(brand_ids))
-    brands = list(brands.values_list("pk", flat=True))
-    settings = {s.brand_id: s for s in RfmSettings.objects.filter(brand_id__in=brands)}
-    stores: dict[int, list[int]] = {b: [] for b in brands}
-    for store_id, brand_id in Store.objects.filter(brand_id__in=brands).order_by("pk").values_list("pk", "brand_id"):
+    brands = list(brands.values_list("pk", "code", "name"))
+    settings = {s.brand_id: s for s in RfmSettings.objects.filter(brand_id__in=[b[0] for b in brands])}
+    stores: dict[int, list[int]] = {b[0]: [] for b in brands}
+    for store_id, brand_id in (Store.objects.filter(brand_id__in=list(stores)).order_by("pk")
+                               .values_list("pk", "brand_id")):
         stores[brand_id].append(store_id)
-    run = _rfm_brand if kind == "rfm" else _lifecycle_brand
-    rows = changes = 0
-    if progress:
+    groups = model_tags.model_groups(brands, kinds)
+    for kind in kinds if progress else ():
         progress(kind, 0, len(brands))
-    for done, brand_id in enumerate(brands, start=1):
-        brand_settings = _checked(settings.get(brand_id) or RfmSettings(brand_id=brand_id))
+    for done, (brand_id, _code, _name) in enumerate(brands, start=1):
+        brand_settings = _checked(settings.get(brand_id) or RfmSettings(brand_id=brand_id)) if write else None
         with transaction.atomic():
             q.lock_brand(brand_id, exclusive=member_ids is None)
-            q.tune_for_aggregates()
-            brand_rows, brand_changes = run(brand_settings, stores[brand_id], member_ids, now)
-        rows += brand_rows
-        changes += brand_changes
-        if progress:
+            if write:
+                q.tune_for_aggregates()
+                counts = _recompute_brand(kinds, brand_settings, stores[brand_id], member_ids, now)
+                totals = {k: (totals[k][0] + counts[k][0], totals[k][1] + counts[k][1]) for k in kinds}
+            for kind in kinds:
+                tag_results.append(model_tags.sync_brand(kind, brand_id, groups[(brand_id, kind)], member_ids, now,
+                                                         after_recompute=write))
+        for kind in kinds if progress else ():
             progress(kind, done, len(brands))
-    return rows, changes
+    return totals if write else tag_results
 
 
 def _checked(settings: RfmSettings) -> RfmSettings:
@@ -177,26 +203,40 @@ def _chunks(member_ids: list[int] | None) -> list[list[int] | None]:
     return [None] if member_ids is None else list(chunked(member_ids, CHUNK))
 
 
-def _rfm_brand(settings: RfmSettings, stores: list[int], member_ids: list[int] | None,
-               now: dt.datetime) -> tuple[int, int]:
-    # A quintile ranks a member among all the brand's buyers: touched members are scored within
-    # the whole brand (one aggregate pass) and only their rows are written. Fixed thresholds
-    # score each member alone, so a chunk reads just its members' orders.
-    whole_brand = member_ids is None or settings.method == RfmMethod.QUANTILES
-    if member_ids is not None and whole_brand and not _rfm_touched(settings, stores, member_ids, now):
-        return 0, 0  # none of them bought in the window or has a row: nothing to write
+def _recompute_brand(kinds: tuple[str, ...], settings: RfmSettings, stores: list[int],
+                     member_ids: list[int] | None, now: dt.datetime) -> dict[str, tuple[int, int]]:
+    counts = dict.fromkeys(kinds, (0, 0))
+    lifecycle = "lifecycle" in kinds
+    scores = "rfm" in kinds
+    quintiles = settings.method == RfmMethod.QUANTILES
+    if scores and member_ids is not None and quintiles:
+        # A quintile ranks a member among all the brand's buyers: touched members are scored
+        # within the whole brand (one aggregate pass) and only their rows are written.
+        scores = _rfm_touched(settings, stores, member_ids, now)  # else nothing to write
+    if not (scores or lifecycle):
+        return counts
+    # One aggregate pass feeds both models: over the whole brand, or a chunk of members at a time.
+    whole_brand = member_ids is None or (scores and quintiles)
     if whole_brand:
-        q.create_scratch(RFM_SCRATCH, *scoring.rfm_select(settings, stores, None, now))
-    rows = changes = 0
+        q.create_scratch(SCRATCH, *scoring.models_select(settings, stores, None, now, scores=scores))
+    brand_id = settings.brand_id
     for chunk in _chunks(member_ids):
         if not whole_brand:
-            q.create_scratch(RFM_SCRATCH, *scoring.rfm_select(settings, stores, chunk, now))
-        rows += q.count_scratch(RFM_SCRATCH, scoring.in_chunk("t", chunk))
-        changes += _record_and_prune(MemberRfm, "rfm_class", ModelChange.Kind.RFM, RFM_SCRATCH,
-                                     scoring.rfm_class_sql("t"), settings.brand_id, chunk, now)
-        _upsert(scoring.rfm_upsert_select(RFM_SCRATCH, settings.brand_id, chunk), now)
-    q.drop_scratch(RFM_SCRATCH)
-    return rows, changes
+            q.create_scratch(SCRATCH, *scoring.models_select(settings, stores, chunk, now, scores=scores))
+        if scores:
+            rows = q.count_scratch(SCRATCH, scoring.count_sql("rfm", chunk))
+            changes = _record_and_prune(MemberRfm, "rfm_class", ModelChange.Kind.RFM, scoring.rfm_class_sql("t"),
+                                        scoring.RFM_STAGED, brand_id, chunk, now)
+            _upsert(scoring.rfm_upsert_select(SCRATCH, brand_id, chunk), now)
+            counts["rfm"] = (counts["rfm"][0] + rows, counts["rfm"][1] + changes)
+        if lifecycle:
+            rows = q.count_scratch(SCRATCH, scoring.count_sql("lifecycle", chunk))
+            changes = _record_and_prune(MemberLifecycle, "stage", ModelChange.Kind.LIFECYCLE,
+                                        scoring.stage_name_sql("t"), "1 = 1", brand_id, chunk, now)
+            _upsert(scoring.lifecycle_upsert_select(SCRATCH, settings, chunk), now)
+            counts["lifecycle"] = (counts["lifecycle"][0] + rows, counts["lifecycle"][1] + changes)
+    q.drop_scratch(SCRATCH)
+    return counts
 
 
 def _rfm_touched(settings: RfmSettings, stores: list[int], member_ids: list[int], now: dt.datetime) -> bool:
@@ -209,31 +249,19 @@ def _rfm_touched(settings: RfmSettings, stores: list[int], member_ids: list[int]
     return False
 
 
-def _lifecycle_brand(settings: RfmSettings, stores: list[int], member_ids: list[int] | None,
-                     now: dt.datetime) -> tuple[int, int]:
-    rows = changes = 0
-    for chunk in _chunks(member_ids):
-        rows += q.create_scratch(LIFECYCLE_SCRATCH, *scoring.lifecycle_select(settings, stores, chunk, now))
-        changes += _record_and_prune(MemberLifecycle, "stage", ModelChange.Kind.LIFECYCLE, LIFECYCLE_SCRATCH,
-                                     scoring.stage_name_sql("t"), settings.brand_id, chunk, now)
-        _upsert(scoring.lifecycle_upsert_select(LIFECYCLE_SCRATCH, settings, chunk), now)
-    q.drop_scratch(LIFECYCLE_SCRATCH)
-    return rows, changes
-
-
-def _record_and_prune(model, column: str, kind: str, scratch: str, new_value: str, brand_id: int,
+def _record_and_prune(model, column: str, kind: str, new_value: str, staged: str, brand_id: int,
                       chunk: list[int] | None, now: dt.datetime) -> int:
-    """Before the upsert: record a change for every staged member (of the chunk, if given) whose
-    value is new or differs from ``model``'s row, and for every row (of the brand, or of the
-    chunk's members) whose member is not staged any more; then delete those rows. Returns the
-    changes recorded."""
+    """Before the upsert: record a change for every staged member (scratch rows matching
+    ``staged``, of the chunk, if given) whose value is new or differs from ``model``'s row, and
+    for every row (of the brand, or of the chunk's members) whose member is not staged any more;
+    then delete those rows. Returns the changes recorded."""
     qn = connection.ops.quote_name
-    table, history, scratch = qn(model._meta.db_table), qn(ModelChange._meta.db_table), qn(scratch)
+    table, history, scratch = qn(model._meta.db_table), qn(ModelChange._meta.db_table), qn(SCRATCH)
     brand_id = int(brand_id)
 
     def in_scope(alias: str) -> str:
         return (f"{alias}.brand_id = {brand_id} AND {scoring.in_chunk(alias, chunk)} AND NOT EXISTS "  # noqa: S608
-                f"(SELECT 1 FROM {scratch} t WHERE t.member_id = {alias}.member_id)")
+                f"(SELECT 1 FROM {scratch} t WHERE t.member_id = {alias}.member_id AND {staged})")
 
     insert = f"INSERT INTO {history} (member_id, brand_id, kind, old_value, new_value, at) "
     at = q.moment(now)
@@ -241,7 +269,7 @@ def _record_and_prune(model, column: str, kind: str, scratch: str, new_value: st
         cursor.execute(
             f"{insert}SELECT t.member_id, {brand_id}, %s, COALESCE(r.{column}, ''), {new_value}, %s "  # noqa: S608
             f"FROM {scratch} t LEFT JOIN {table} r ON r.member_id = t.member_id AND r.brand_id = {brand_id} "
-            f"WHERE {scoring.in_chunk('t', chunk)} AND (r.{column} IS NULL OR r.{column} <> {new_value}) "
+            f"WHERE {staged} AND {scoring.in_chunk('t', chunk)} AND (r.{column} IS NULL OR r.{column} <> {new_value}) "
             f"ORDER BY t.member_id", [kind, at])
         changes = cursor.rowcount
         cursor.execute(f"{insert}SELECT r.member_id, {brand_id}, %s, r.{column}, '', %s FROM {table} r "  # noqa: S608
@@ -257,4 +285,4 @@ def _upsert(select_sql: str, now: dt.datetime) -> None:
         cursor.execute(select_sql, [q.moment(now)])
 
 
-__all__ = ["ModelsResult", "recompute_lifecycle", "recompute_models", "recompute_rfm"]
+__all__ = ["ModelsResult", "recompute_lifecycle", "recompute_models", "recompute_rfm", "sync_model_tags"]
