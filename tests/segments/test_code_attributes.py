@@ -46,3 +46,9 @@ def test_a_member_without_a_store_has_no_brand_either(members):
     rule = {"any": [{"attr": "store", "op": "empty", "value": False},
                     {"attr": "brand", "op": "ne", "value": "brand-a"}]}
     assert _selected(members, rule) == ["g1", "g2", "none"]
+
+
+def test_a_member_without_a_guide_or_store_is_kept_by_a_not_over_their_codes(members):
+    rule = {"not": {"all": [{"attr": "guide", "op": "in", "value": ["g1"]},
+                            {"not": {"attr": "store", "op": "eq", "value": "s3"}}]}}
+    assert _selected(members, rule) == ["g2", "none"]

@@ -92,17 +92,16 @@ class _Compiler:
         if op == "empty":
             blank = Q(**{f"{name}__isnull": True}) if name in CODE_ATTRS else Q(**{name: ""})
             return blank if value else ~blank
-        if op == "eq":
-            return Q(**{field: value})
-        if op in ("ne", "not_in"):
-            differs = ~Q(**{field if op == "ne" else f"{field}__in": value})
-            if name in CODE_ATTRS:  # no store/guide differs too: said outright, because Django drops
-                # the IS NOT NULL guard of the negated lookup when an OR reuses the LEFT JOIN
-                # (``guide empty false ∨ guide not_in [g2]`` lost the members without a guide)
-                differs |= Q(**{f"{field.rsplit('__', 1)[0]}__isnull": True})
-            return differs
-        if op == "in":
-            return Q(**{f"{field}__in": value})
+        if op in ("eq", "in", "ne", "not_in"):
+            q = Q(**{field if op in ("eq", "ne") else f"{field}__in": value})
+            if name not in CODE_ATTRS:
+                return ~q if op in ("ne", "not_in") else q
+            # A member without a store or guide has no code: NULL, which a NOT higher up the rule
+            # keeps NULL (false). Django's IS NOT NULL guards miss it when an OR or a NOT reuses
+            # the LEFT JOIN, so the missing code is said outright: matches only when present,
+            # differs when absent.
+            has = Q(**{f"{field.rsplit('__', 1)[0]}__isnull": False})
+            return (~q | ~has) if op in ("ne", "not_in") else (q & has)
         return Q(**{f"{field}__icontains": value})  # contains
 
     def age(self, op: str, value) -> Q:
