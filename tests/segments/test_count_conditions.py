@@ -80,3 +80,10 @@ def test_at_least_k_orders_probes_the_members_rows_instead_of_grouping_them(memb
     sql = captured.captured_queries[-1]["sql"].upper()
     assert "GROUP BY" not in sql
     assert "EXISTS" in sql and "OFFSET 1" in sql
+
+
+def test_id_set_conditions_under_all_are_intersected_before_members_are_looked_up(members):
+    rule = {"all": [_orders("gte", 1), _check_ins("gte", 1), {"not": _orders("gte", 3)}]}
+    with CaptureQueriesContext(connection) as captured:
+        assert _counts_selected(members, rule) == [1, 2]
+    assert "INTERSECT" in captured.captured_queries[-1]["sql"].upper()

@@ -9,11 +9,17 @@ Other aggregate conditions (sums, averages, first/last times, exact counts and r
 ``id IN (SELECT member_id … GROUP BY member_id HAVING …)``. When a member with no matching rows
 satisfies the condition too (``paid lt 100``), the compiler inverts it: ``id NOT IN (members whose
 aggregate fails)``, so members without rows are kept without scanning them.
+
+Conditions that are "the member's id is in this set" (tags held, at least one order or event,
+an aggregate, a modelled value) are kept as sets until their group is combined: under ``all``,
+several of them become one ``id IN (set₁ INTERSECT set₂ …)``, so the database meets the sets
+before it looks members up, instead of fetching every member of the largest set by primary key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -61,21 +67,49 @@ def years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years, day=28)
 
 
+@dataclass(frozen=True)
+class _Ids:
+    """The member's id is in every one of ``sets`` (querysets of ``member_id`` values)."""
+
+    sets: tuple
+
+    def q(self) -> Q:
+        first, *rest = self.sets
+        return Q(pk__in=first.intersection(*rest) if rest else first)
+
+
+def _q(part: Q | _Ids) -> Q:
+    return part.q() if isinstance(part, _Ids) else part
+
+
 class _Compiler:
     def __init__(self, now: dt.datetime):
         self.now = now
         self.today = business_date(now)
 
     def node(self, node) -> Q:
-        if isinstance(node, Group):
-            parts = [self.node(child) for child in node.children]
-            if node.kind == "not":
-                return ~parts[0]
-            combined = parts[0]
+        return _q(self.part(node))
+
+    def part(self, node) -> Q | _Ids:
+        if not isinstance(node, Group):
+            return getattr(self, type(node).__name__.lower())(node)
+        parts = [self.part(child) for child in node.children]
+        if node.kind == "not":
+            return ~_q(parts[0])
+        if node.kind == "any":
+            combined = _q(parts[0])
             for part in parts[1:]:
-                combined = (combined & part) if node.kind == "all" else (combined | part)
+                combined |= _q(part)
             return combined
-        return getattr(self, type(node).__name__.lower())(node)
+        # all: the id sets intersected first (a nested all of sets joins its parent's), then the rest
+        ids = _Ids(tuple(s for part in parts if isinstance(part, _Ids) for s in part.sets))
+        rest = [part for part in parts if not isinstance(part, _Ids)]
+        if not rest:
+            return ids
+        combined = ids.q() if ids.sets else rest.pop(0)
+        for part in rest:
+            combined &= part
+        return combined
 
     # -- member attributes --------------------------------------------------------------------
     def attr(self, node: Attr) -> Q:
@@ -137,20 +171,17 @@ class _Compiler:
         }[op]
 
     # -- tags ---------------------------------------------------------------------------------
-    def tags(self, node: Tags) -> Q:
+    def tags(self, node: Tags) -> Q | _Ids:
         from siyu.tags.models import MemberTag
 
         held = MemberTag.objects.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=self.now))
         if node.mode == "all":
-            q = Q()
-            for code in node.codes:
-                q &= Q(pk__in=held.filter(tag__code=code).values("member_id"))
-            return q
-        anyq = Q(pk__in=held.filter(tag__code__in=node.codes).values("member_id"))
-        return anyq if node.mode == "any" else ~anyq
+            return _Ids(tuple(held.filter(tag__code=code).values("member_id") for code in node.codes))
+        holders = _Ids((held.filter(tag__code__in=node.codes).values("member_id"),))
+        return holders if node.mode == "any" else ~holders.q()
 
     # -- aggregates ---------------------------------------------------------------------------
-    def orders(self, node: Orders) -> Q:
+    def orders(self, node: Orders) -> Q | _Ids:
         from siyu.commerce.models import Order, OrderLine
 
         rows = Order.objects.filter(is_counted=True, member__isnull=False).order_by()
@@ -181,7 +212,7 @@ class _Compiler:
             having = self.having(node.op, node.value, days=node.measure in ("first_at", "last_at"))
         return self.members_where(grouped, having, holds(node.op, nothing, node.value))
 
-    def events(self, node: Events) -> Q:
+    def events(self, node: Events) -> Q | _Ids:
         from siyu.events.models import Event
 
         rows = Event.objects.filter(kind=node.kind).order_by()
@@ -198,10 +229,11 @@ class _Compiler:
         return self.members_where(grouped, self.having(node.op, node.value, days=False), holds(node.op, 0, node.value))
 
     @staticmethod
-    def count_probe(rows, op: str, value) -> Q | None:
+    def count_probe(rows, op: str, value) -> Q | _Ids | None:
         """``count(rows) op value`` as "the member has at least k rows", or its negation, when the
         comparison is one (``None`` otherwise: exact counts, ranges, and the trivial ``gte 0`` and
-        ``lt 0``). Django keeps the slice inside ``Exists``: ``LIMIT 1 OFFSET k − 1``."""
+        ``lt 0``). Django keeps the slice inside ``Exists``: ``LIMIT 1 OFFSET k − 1``. At least one
+        row is the set of members with rows."""
         if op in ("gte", "gt", "lt", "lte"):
             at_least, negated = value + (op in ("gt", "lte")), op in ("lt", "lte")
         elif op in ("eq", "ne") and value == 0:  # never / ever
@@ -210,6 +242,8 @@ class _Compiler:
             return None
         if at_least == 0:  # gte 0: everyone; lt 0: no one
             return None
+        if at_least == 1 and not negated:
+            return _Ids((rows.values("member_id"),))
         probe = Exists(rows.filter(member_id=OuterRef("pk"))[at_least - 1:at_least])
         return Q(~probe if negated else probe)
 
@@ -227,13 +261,13 @@ class _Compiler:
         return Q(**{"v" if op == "eq" else f"v__{op}": scaled(value)})
 
     @staticmethod
-    def members_where(grouped, having: Q, nothing_holds: bool) -> Q:
+    def members_where(grouped, having: Q, nothing_holds: bool) -> Q | _Ids:
         if nothing_holds:  # members without rows qualify: exclude those whose aggregate fails
             return ~Q(pk__in=grouped.filter(~having).values("member_id"))
-        return Q(pk__in=grouped.filter(having).values("member_id"))
+        return _Ids((grouped.filter(having).values("member_id"),))
 
     # -- modelled values ----------------------------------------------------------------------
-    def modelvalue(self, node: ModelValue) -> Q:
+    def modelvalue(self, node: ModelValue) -> _Ids:
         from siyu.analytics.models import MemberLifecycle, MemberRfm
 
         model, field = (MemberLifecycle, "stage") if node.name == "lifecycle" else (MemberRfm, node.name)
@@ -245,5 +279,5 @@ class _Compiler:
             cond = ~cond if node.op == "not_in" else cond
         else:
             cond = self.compare(field, node.op, node.value, days=False)
-        return Q(pk__in=rows.filter(cond).values("member_id"))
+        return _Ids((rows.filter(cond).values("member_id"),))
 
