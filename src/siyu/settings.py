@@ -89,6 +89,10 @@ def _database() -> dict:
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;",
         )
         options.setdefault("transaction_mode", "IMMEDIATE")
+    elif engine.endswith("postgresql"):
+        # No JIT: a segment preview (estimated cost over jit_above_cost) spent 0.3-1.6 s compiling
+        # a query that runs in 0.4 s; nothing the web or worker runs is long enough to gain from it.
+        options.setdefault("options", "-c jit=off")
     elif engine.endswith("mysql"):
         import pymysql
 
