@@ -16,8 +16,8 @@ from siyu.core.nightly import run_nightly
 from siyu.demo.org import APPAREL, BABY
 from siyu.members.models import Member
 from siyu.segments.services import refresh_memberships, save_segment
-from siyu.tags.models import TagCategory, TagGroup
-from siyu.tags.services import apply_tags
+from siyu.tags.models import TagCategory
+from siyu.tags.services import apply_tags, save_tag, save_tag_group
 
 SOURCE = "demo"
 
@@ -59,14 +59,11 @@ NOTED_SHARE = 0.04
 
 def setup_segments(rng: random.Random) -> None:
     """Create the demo tags and segments, note some customers, then run the nightly recomputes."""
-    from siyu.tags.models import Tag
-
-    groups = {code: TagGroup.objects.update_or_create(code=code, defaults={
-        "name": name, "category": category, "exclusive": exclusive})[0]
-        for code, name, category, exclusive in GROUPS}
+    groups = {code: save_tag_group(code=code, name=name, category=category, exclusive=exclusive)
+              for code, name, category, exclusive in GROUPS}
     manual = []
     for group, code, name, rule in TAGS:
-        tag = Tag.objects.update_or_create(code=code, defaults={"group": groups[group], "name": name, "rule": rule})[0]
+        tag = save_tag(code=code, group=groups[group], name=name, rule=rule)
         if rule is None:
             manual.append(tag)
     guided = list(Member.objects.filter(guide__isnull=False).order_by("pk").values_list("pk", "guide__code"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from django.http import HttpRequest
@@ -14,13 +13,11 @@ from ninja import Field, Router, Schema
 from siyu.core.api_auth import AUTH_ERRORS, ErrorOut, api_source, require
 from siyu.core.errors import ValidationError
 from siyu.members.models import Member
-from siyu.segments.rules import parse_rule
 from siyu.tags.models import Tag, TagCategory, TagGroup, TagSource
-from siyu.tags.services import apply_tags, refresh_rule_tags, remove_tags, tag_identities
+from siyu.tags.services import apply_tags, remove_tags, save_tag, save_tag_group, tag_identities
 
 router = Router(tags=["tags"])
 ERRORS = {400: ErrorOut, 404: ErrorOut, **AUTH_ERRORS}
-CODE = r"^[-a-zA-Z0-9_]{1,64}$"
 
 
 class TagOut(Schema):
@@ -77,10 +74,7 @@ def list_tags(request: HttpRequest):
 @router.put("/tags/groups/{code}", auth=require("tags:write"), response={200: TagGroupOut, **ERRORS},
             summary="Create or update a tag group")
 def put_group(request: HttpRequest, code: str, payload: TagGroupIn):
-    if not re.match(CODE, code):
-        raise ValidationError(_("a code is letters, digits, - and _"), field="code")
-    group, _created = TagGroup.objects.update_or_create(code=code, defaults=payload.dict())
-    return group
+    return save_tag_group(code=code, **payload.dict())
 
 
 @router.put("/tags/{code}", auth=require("tags:write"), response={200: TagOut, **ERRORS},
@@ -89,13 +83,7 @@ def put_tag(request: HttpRequest, code: str, payload: TagIn):
     """A rule tag is applied to every member matching its rule right away, then after every batch
     for the members it touched, and nightly for everyone."""
     group = get_object_or_404(TagGroup, code=payload.group)
-    if payload.rule is not None:
-        parse_rule(payload.rule)
-    tag, _created = Tag.objects.update_or_create(code=code, defaults={
-        "group": group, "name": payload.name, "rule": payload.rule, "is_active": payload.is_active})
-    if tag.rule is not None and tag.is_active:
-        refresh_rule_tags(tags=[tag])
-    return tag
+    return save_tag(code=code, group=group, name=payload.name, rule=payload.rule, is_active=payload.is_active)
 
 
 @router.post("/tags/apply", auth=require("tags:write"), response={200: TaggingOut, **ERRORS},

@@ -7,6 +7,7 @@ removing one they do not hold, changes nothing and writes no history.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ from siyu.members.models import Member
 from siyu.members.resolution import lookup_identities
 from siyu.org.models import Staff
 from siyu.org.selectors import member_scope_q
-from siyu.tags.models import MemberTag, MemberTagChange, Tag, TagAction, TagGroup, TagSource
+from siyu.tags.models import MemberTag, MemberTagChange, Tag, TagAction, TagCategory, TagGroup, TagSource
 
 
 @dataclass
@@ -353,3 +354,36 @@ def _history(ids: list[int], tag: Tag, action: str, *, source: str, actor: str, 
     MemberTagChange.objects.bulk_create([
         MemberTagChange(member_id=m, tag=tag, action=action, source=source, actor=actor[:100], reason=reason[:200],
                         at=now) for m in ids], batch_size=1000)
+
+
+# Taxonomy --------------------------------------------------------------------------------------
+
+_CODE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
+
+
+def save_tag_group(*, code: str, name: str, category: str = TagCategory.PERSONAL, exclusive: bool = False,
+                   brand=None) -> TagGroup:
+    """Create or update the tag group ``code`` (idempotent key). Rejects a malformed code."""
+    if not _CODE.match(code):
+        raise ValidationError(_("a code is letters, digits, - and _"), field="code")
+    return TagGroup.objects.update_or_create(code=code, defaults={
+        "name": name, "category": category, "exclusive": exclusive, "brand": brand})[0]
+
+
+def save_tag(*, code: str, group: TagGroup, name: str, rule=None, is_active: bool = True,
+             now: dt.datetime | None = None) -> Tag:
+    """Create or update the tag ``code`` (idempotent key). With ``rule`` (a segment rule, validated
+    first: ``RuleError`` names the node) it is a rule tag, applied to every member matching it
+    right away; afterwards ingestion batches and the nightly run keep its holders exact."""
+    from siyu.segments.rules import parse_rule
+
+    if not _CODE.match(code):
+        raise ValidationError(_("a code is letters, digits, - and _"), field="code")
+    if rule is not None:
+        parse_rule(rule)
+    with transaction.atomic():
+        tag = Tag.objects.update_or_create(code=code, defaults={
+            "group": group, "name": name, "rule": rule, "is_active": is_active})[0]
+        if tag.rule is not None and tag.is_active:
+            refresh_rule_tags(tags=[tag], now=now)
+    return tag
