@@ -66,7 +66,7 @@ def test_the_run_brings_what_time_changes_up_to_date():
 
     assert run.state == NightlyRun.State.DONE and run.day == dt.date(2026, 6, 30)
     assert set(run.results) == {key for key, _label, _path in nightly.JOBS}
-    assert not MemberTag.objects.filter(member=fading).exists()
+    assert not MemberTag.objects.filter(member=fading, tag=trial).exists()
     assert MemberLifecycle.objects.get(member=fading).stage == "silent"
     assert MemberLifecycle.objects.get(member=fresh).stage == "new"
     left = SegmentMembership.objects.get(segment=segment, member=fading)
