@@ -21,12 +21,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Order, OrderLine, Refund
-from siyu.core.db import chunked
+from siyu.core.db import among, chunked
 from siyu.events.models import Event
 from siyu.loyalty.ledger import Posting, existing_keys, lock_account_ids, lock_accounts, post
 from siyu.loyalty.models import (
@@ -58,8 +58,8 @@ class EarnResult:
     upgrades: int = 0
 
     def add(self, posted) -> None:
-        self.entries += len(posted.entries)
-        self.points += sum(e.amount for e in posted.entries)
+        self.entries += len(posted.rows)
+        self.points += posted.points
         self.duplicates += posted.duplicates
 
 
@@ -89,7 +89,7 @@ def earn_for_orders(*, order_ids: Iterable[int], now: dt.datetime | None = None)
     if not index:
         return result
     now = now or timezone.now()
-    orders = _in_chunks(lambda chunk: Order.objects.filter(pk__in=chunk, member__isnull=False).values_list(
+    orders = _in_chunks(lambda chunk: Order.objects.filter(among("pk", chunk), member__isnull=False).values_list(
         "pk", "member_id", "paid_amount", "is_counted", "ordered_at", "paid_at", "refunded_amount",
         "store__brand_id", "store__brand__group_id"), ids)
     wanted, reversible = [], []
@@ -102,9 +102,8 @@ def earn_for_orders(*, order_ids: Iterable[int], now: dt.datetime | None = None)
                 reversible.append(pk)
     if not wanted:
         return result
-    earned = _earned({(p.pk, f"order:{pk}") for p, pk, *_ in wanted})
-    to_earn = [w for w in wanted if w[4] and (w[0].pk, f"order:{w[1]}") not in earned]
-    pairs = _earn_purchases(to_earn, now, result) if to_earn else []
+    counted = [w for w in wanted if w[4]]
+    pairs = _earn_purchases(counted, now, result) if counted else []
     if reversible:  # refunds that came with the orders, and paid orders now closed
         _reverse_orders(index, reversible, now, result)
     # Upgrades after the reversals: an order that came with its refund counts net of it.
@@ -121,31 +120,45 @@ def _earned(keys: set[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, int,
     for program_id, wanted in by_program.items():
         for chunk in chunked(sorted(wanted), 1000):
             for pk, key, amount, account_id in PointsEntry.objects.filter(
-                    program_id=program_id, idempotency_key__in=chunk).values_list(
+                    among("idempotency_key", chunk), program_id=program_id).values_list(
                     "pk", "idempotency_key", "amount", "account_id"):
                 found[(program_id, key)] = (pk, amount, account_id)
     return found
 
 
-def _earn_purchases(to_earn: list, now: dt.datetime, result: EarnResult) -> list[tuple[int, int]]:
-    """Post the purchase points of ``to_earn``; returns the ``(program, member)`` pairs that bought."""
+def _earn_purchases(counted: list, now: dt.datetime, result: EarnResult) -> list[tuple[int, int]]:
+    """Post the purchase points of the ``counted`` orders that have not earned yet; returns the
+    ``(program, member)`` pairs that bought.
+
+    The buyers' accounts are locked first, and the orders that already earned are read after
+    that: a concurrent batch of the same orders waits for the lock and then sees them.
+    """
+    accounts = lock_accounts((p.pk, member_id) for p, _pk, member_id, *_ in counted)
+    earned = _earned({(p.pk, f"order:{pk}") for p, pk, *_ in counted})
+    to_earn = [w for w in counted if (w[0].pk, f"order:{w[1]}") not in earned]
+    if not to_earn:
+        return []
     programs = {w[0].pk for w in to_earn}
     multiplier = _multipliers(programs, {w[2] for w in to_earn}, [w[5] for w in to_earn])
     eligible = _eligible_amounts(programs, to_earn)
     postings, pairs = [], []
-    accounts = lock_accounts((p.pk, member_id) for p, _pk, member_id, *_ in to_earn)
+    reason = _("purchase")
+    days, expiry = {}, {}  # per program and business day: both depend on the day only
     for program, pk, member_id, paid, _counted, occurred in sorted(to_earn, key=lambda w: (w[5], w[1])):
         day = business_date(program, occurred)
-        factor = multiplier(program.pk, member_id, occurred) * member_day_multiplier(program, day)
+        if (program.pk, day) not in days:
+            days[(program.pk, day)] = member_day_multiplier(program, day)
+            expiry[(program.pk, day)] = lot_expiry(program, occurred)
+        factor = multiplier(program.pk, member_id, occurred) * days[(program.pk, day)]
         points = _points_for(program, eligible.get(pk, paid), factor)
         pairs.append((program.pk, member_id))
         if points <= 0:
             continue
         postings.append(Posting(
             account_id=accounts[(program.pk, member_id)].pk, kind=EntryKind.EARN, amount=points, key=f"order:{pk}",
-            reason=_("purchase"), source_type=SourceType.ORDER, source_id=str(pk), occurred_at=occurred,
-            business_date=day, expires_at=lot_expiry(program, occurred)))
-    result.add(post(postings, {a.pk: a for a in accounts.values()}, now=now))
+            reason=reason, source_type=SourceType.ORDER, source_id=str(pk), occurred_at=occurred,
+            business_date=day, expires_at=expiry[(program.pk, day)]))
+    result.add(post(postings, {a.pk: a for a in accounts.values()}, now=now, existing=set(earned)))
     return pairs
 
 
@@ -164,12 +177,12 @@ def _multipliers(programs: set[int], members: set[int], moments: list[dt.datetim
     entry: dict[int, int | None] = {}
     if tier_factor:
         held = {(p, m): t for p, m, t in MemberTier.objects.filter(
-            program_id__in=programs, member_id__in=members).values_list("program_id", "member_id", "tier_id")}
+            among("member_id", members), program_id__in=programs).values_list("program_id", "member_id", "tier_id")}
         entry = {p: getattr(entry_tier(tiers), "pk", None) for p, tiers in program_tiers(programs).items()}
     periods = defaultdict(list)
     if plan_factor:
         for p, m, start, end, plan in PaidMembership.objects.filter(
-                program_id__in=programs, member_id__in=members, plan_id__in=list(plan_factor),
+                among("member_id", members), program_id__in=programs, plan_id__in=list(plan_factor),
                 starts_at__lte=max(moments), ends_at__gt=min(moments)).values_list(
                 "program_id", "member_id", "starts_at", "ends_at", "plan_id"):
             periods[(p, m)].append((start, end, plan))
@@ -194,20 +207,22 @@ def _eligible_amounts(programs: set[int], to_earn: list) -> dict[int, Decimal]:
             products[program_id].add(product_id)
         else:
             categories[program_id].add(category)
-    program_of = {pk: program.pk for program, pk, *_ in to_earn if program.pk in products or program.pk in categories}
-    if not program_of:
-        return {}
-    total, kept = defaultdict(Decimal), defaultdict(Decimal)
-    lines = _in_chunks(lambda chunk: OrderLine.objects.filter(order_id__in=chunk).values_list(
-        "order_id", "amount", "product_id", "product__category"), program_of)
-    for order_id, amount, product_id, category in lines:
-        program_id = program_of[order_id]
-        total[order_id] += amount
-        if product_id not in products[program_id] and (category or "") not in categories[program_id]:
-            kept[order_id] += amount
+    orders = defaultdict(list)
+    for program, pk, *_rest in to_earn:
+        if program.pk in products or program.pk in categories:
+            orders[program.pk].append(pk)
     paid = {pk: amount for _p, pk, _m, amount, *_ in to_earn}
-    return {pk: (paid[pk] * kept[pk] / total[pk]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-            for pk in total if total[pk] > 0}
+    eligible = {}
+    for program_id, ids in orders.items():
+        # Only the orders with an excluded line come back, with their lines' total and the excluded part.
+        excluded = Q(product_id__in=products[program_id]) | Q(product__category__in=categories[program_id])
+        for chunk in chunked(sorted(ids), 1000):
+            for order_id, total, out in OrderLine.objects.filter(among("order_id", chunk)).order_by().values(
+                    "order_id").annotate(total=Sum("amount"), out=Sum("amount", filter=excluded)).filter(
+                    out__gt=0, total__gt=0).values_list("order_id", "total", "out"):
+                eligible[order_id] = (paid[order_id] * (total - out) / total).quantize(Decimal("0.01"),
+                                                                                       rounding=ROUND_HALF_UP)
+    return eligible
 
 
 # Refunds and cancellations ----------------------------------------------------------------------------
@@ -231,7 +246,7 @@ def reverse_for_refunds(*, refund_ids: Iterable[int] = (), order_ids: Iterable[i
     if not index:
         return result
     if refund_ids:
-        order_ids |= set(_in_chunks(lambda chunk: Refund.objects.filter(pk__in=chunk).values_list(
+        order_ids |= set(_in_chunks(lambda chunk: Refund.objects.filter(among("pk", chunk)).values_list(
             "order_id", flat=True), refund_ids))
     _reverse_orders(index, sorted(order_ids), now or timezone.now(), result)
     return result
@@ -243,23 +258,25 @@ def _reverse_orders(index: ProgramIndex, order_ids: list[int], now: dt.datetime,
     purchases = {}
     for chunk in chunked(order_ids, 1000):
         for pk, program_id, amount, account_id, key in PointsEntry.objects.filter(
-                program_id__in=programs, idempotency_key__in=[f"order:{o}" for o in chunk]).values_list(
+                among("idempotency_key", [f"order:{o}" for o in chunk]), program_id__in=programs).values_list(
                 "pk", "program_id", "amount", "account_id", "idempotency_key"):
             purchases[int(key.split(":")[1])] = (pk, program_id, amount, account_id)
     if not purchases:
         return
     orders = {pk: (paid, counted) for pk, paid, counted in _in_chunks(
-        lambda chunk: Order.objects.filter(pk__in=chunk).values_list("pk", "paid_amount", "is_counted"), purchases)}
+        lambda chunk: Order.objects.filter(among("pk", chunk)).values_list("pk", "paid_amount", "is_counted"),
+        purchases)}
     refunds = defaultdict(list)
-    for pk, order_id, amount, at in _in_chunks(lambda chunk: Refund.objects.filter(order_id__in=chunk).values_list(
-            "pk", "order_id", "amount", "refunded_at").order_by("order_id", "pk"), purchases):
+    for pk, order_id, amount, at in _in_chunks(lambda chunk: Refund.objects.filter(
+            among("order_id", chunk)).values_list("pk", "order_id", "amount", "refunded_at").order_by("order_id", "pk"),
+            purchases):
         refunds[order_id].append((pk, amount, at))
     taken = defaultdict(dict)  # program -> key -> points already taken back (balance + debt)
     for program_id in {p[1] for p in purchases.values()}:
         keys = [k for o, p in purchases.items() if p[1] == program_id
                 for k in [f"order:{o}:cancel", *(f"refund:{r[0]}" for r in refunds[o])]]
         for chunk in chunked(keys, 1000):
-            entries = PointsEntry.objects.filter(program_id=program_id, idempotency_key__in=chunk)
+            entries = PointsEntry.objects.filter(among("idempotency_key", chunk), program_id=program_id)
             for key, amount, debt in entries.values_list("idempotency_key", "amount", "debt_delta"):
                 taken[program_id][key] = debt - amount
     postings = []
@@ -329,10 +346,10 @@ def earn_for_events(*, event_ids: Iterable[int] = (), event_keys: Iterable[str] 
     columns = ("pk", "member_id", "kind", "occurred_at", "properties", "store__brand_id", "store__brand__group_id",
                "channel__store__brand_id", "channel__store__brand__group_id", "member__store__brand_id",
                "member__store__brand__group_id")
-    events = _in_chunks(lambda chunk: Event.objects.filter(pk__in=chunk, kind__in=kinds).values_list(*columns),
-                        event_ids)
-    events += _in_chunks(lambda chunk: Event.objects.filter(idempotency_key__in=chunk, kind__in=kinds).values_list(
-        *columns), event_keys)
+    events = _in_chunks(lambda chunk: Event.objects.filter(among("pk", chunk), kind__in=kinds).values_list(
+        *columns), event_ids)
+    events += _in_chunks(lambda chunk: Event.objects.filter(among("idempotency_key", chunk), kind__in=kinds)
+                         .values_list(*columns), event_keys)
     candidates = []
     unique = {row[0]: row for row in events}.values()
     for pk, member_id, kind, occurred, properties, *brands in sorted(unique, key=lambda e: (e[3], e[0])):
@@ -361,7 +378,8 @@ def _earn_events(index: ProgramIndex, candidates: list, now: dt.datetime, result
         return
     accounts = lock_accounts((program.pk, member_id) for program, _r, _e, member_id, *_ in candidates)
     by_id = {a.pk: a for a in accounts.values()}
-    seen = existing_keys((c[0].pk, c[6]) for c in candidates)
+    known = existing_keys((c[0].pk, c[6]) for c in candidates)
+    seen = set(known)
     used = _event_points_used(candidates, accounts)
     postings, pairs = [], []
     for program, rule, event_id, member_id, occurred, day, key in candidates:
@@ -387,7 +405,7 @@ def _earn_events(index: ProgramIndex, candidates: list, now: dt.datetime, result
         postings.append(Posting(account_id=account, kind=EntryKind.EARN, amount=room, key=key, reason=rule.name,
                                 source_type=SourceType.EVENT, source_id=str(event_id), occurred_at=occurred,
                                 business_date=day, expires_at=lot_expiry(program, occurred)))
-    result.add(post(postings, by_id, now=now))
+    result.add(post(postings, by_id, now=now, existing=known))
     result.upgrades += upgrade_tiers(pairs=pairs, programs=index.programs, now=now)
 
 
@@ -399,8 +417,8 @@ def _event_points_used(candidates: list, accounts: dict) -> dict:
     days = {c[5] for c in candidates}
     first = min(days).replace(day=1)
     last = max(days)
-    rows = PointsEntry.objects.filter(account_id__in=account_ids, source_type=SourceType.EVENT, kind=EntryKind.EARN,
-                                      business_date__gte=first, business_date__lte=last)
+    rows = PointsEntry.objects.filter(among("account_id", account_ids), source_type=SourceType.EVENT,
+                                      kind=EntryKind.EARN, business_date__gte=first, business_date__lte=last)
     for account_id, day, points in rows.order_by().values("account_id", "business_date").annotate(
             points=Sum("amount")).values_list("account_id", "business_date", "points"):
         used["month"][(account_id, day.replace(day=1))] += points

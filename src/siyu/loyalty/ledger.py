@@ -23,15 +23,16 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from django.db import transaction
-from django.db.models import Case, F, IntegerField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db import connection, transaction
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.core.audit import audit
-from siyu.core.db import chunked
+from siyu.core.db import among, chunked, insert_rows, note_bulk_write, update_rows
 from siyu.core.errors import Conflict, ValidationError
 from siyu.loyalty.models import (
     EntryKind,
@@ -67,21 +68,56 @@ class Posting:
     actor: str = ""
 
 
-@dataclass
 class _Lot:
-    obj: PointsLot
-    changed: bool = False
+    """A lot while a batch is posted: loaded (locked) for a debit, or new from a credit of the batch."""
+
+    __slots__ = ("account_id", "amount", "changed", "credit", "earned_at", "entry_id", "expires_at", "remaining")
+
+    def __init__(self, entry_id, account_id, amount, remaining, earned_at, expires_at, credit=None):
+        self.entry_id, self.account_id, self.amount, self.remaining = entry_id, account_id, amount, remaining
+        self.earned_at, self.expires_at, self.credit, self.changed = earned_at, expires_at, credit, False
 
     @property
     def order(self):
-        lot = self.obj
-        return (lot.expires_at is None, lot.expires_at or lot.earned_at, lot.earned_at, lot.entry_id or 0)
+        return (self.expires_at is None, self.expires_at or self.earned_at, self.earned_at, self.entry_id or 0)
+
+
+ENTRY_FIELDS = ("program_id", "account_id", "kind", "amount", "debt_delta", "reason", "source_type", "source_id",
+                "idempotency_key", "occurred_at", "business_date", "actor")
+
+
+class _Entry:
+    """A ledger entry on its way in: plain attributes (a model instance per row costs more than its insert)."""
+
+    __slots__ = ("pk", *ENTRY_FIELDS, "created_at")
+
+    def __init__(self, *values):
+        for name, value in zip(ENTRY_FIELDS, values, strict=True):
+            setattr(self, name, value)
+        self.pk = self.created_at = None
+
+    def row(self) -> tuple:
+        return (*(getattr(self, name) for name in ENTRY_FIELDS), self.created_at)
 
 
 @dataclass
 class PostResult:
-    entries: list[PointsEntry] = field(default_factory=list)
+    rows: list[_Entry] = field(default_factory=list)
     duplicates: int = 0
+
+    @property
+    def points(self) -> int:
+        return sum(e.amount for e in self.rows)
+
+    @cached_property
+    def entries(self) -> list[PointsEntry]:
+        """The entries written, as model instances (built on first use)."""
+        made = []
+        for e in self.rows:
+            entry = PointsEntry(id=e.pk, created_at=e.created_at, **{n: getattr(e, n) for n in ENTRY_FIELDS})
+            entry._state.adding, entry._state.db = False, connection.alias
+            made.append(entry)
+        return made
 
     def entry_for(self, key: str) -> PointsEntry | None:
         return next((e for e in self.entries if e.idempotency_key == key), None)
@@ -92,7 +128,7 @@ def _insufficient(balance: int, wanted: int) -> Conflict:
                     % {"balance": balance, "wanted": wanted}, code="insufficient_points", field="amount")
 
 
-def lock_accounts(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], PointsAccount]:
+def lock_accounts(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], LockedAccount]:
     """The ``(program_id, member_id)`` accounts, created where missing, locked in id order.
 
     Existing accounts are locked first and only the missing ones inserted: on MariaDB an
@@ -110,7 +146,7 @@ def lock_accounts(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Poi
     return found
 
 
-def _lock_pairs(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], PointsAccount]:
+def _lock_pairs(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], LockedAccount]:
     """One locking query for all pairs (a batch holds at most a few thousand), so that the locks
     are taken in one id order across programs."""
     members = defaultdict(list)
@@ -118,17 +154,36 @@ def _lock_pairs(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], PointsAcc
         members[program_id].append(member_id)
     wanted = Q()
     for program_id, ids in members.items():
-        wanted |= Q(program_id=program_id, member_id__in=ids)
-    return {(a.program_id, a.member_id): a for a in _locked(PointsAccount.objects.filter(wanted))}
+        wanted |= Q(among("member_id", ids), program_id=program_id)
+    return {(a.program_id, a.member_id): a for a in _accounts(PointsAccount.objects.filter(wanted))}
 
 
-def lock_account_ids(ids: Iterable[int]) -> dict[int, PointsAccount]:
+def lock_account_ids(ids: Iterable[int]) -> dict[int, LockedAccount]:
     return {a.pk: a for chunk in chunked(sorted(set(ids)), 1000)
-            for a in _locked(PointsAccount.objects.filter(pk__in=chunk))}
+            for a in _accounts(PointsAccount.objects.filter(among("pk", chunk)))}
 
 
 def _locked(queryset):
     return queryset.select_for_update().order_by("pk")
+
+
+class LockedAccount:
+    """A locked account's row as a batch needs it (a model instance per row costs more than the lock)."""
+
+    __slots__ = ("balance", "debt", "member_id", "pk", "program_id")
+
+    def __init__(self, pk: int, program_id: int, member_id: int, balance: int, debt: int):
+        self.pk, self.program_id, self.member_id, self.balance, self.debt = pk, program_id, member_id, balance, debt
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+
+def _accounts(queryset) -> list[LockedAccount]:
+    """The accounts, locked in id order."""
+    return [LockedAccount(*row) for row in _locked(queryset).values_list("pk", "program_id", "member_id", "balance",
+                                                                         "debt")]
 
 
 def existing_keys(keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
@@ -140,19 +195,23 @@ def existing_keys(keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
     for program_id, wanted in by_program.items():
         for chunk in chunked(sorted(wanted), 1000):
             found.update((program_id, k) for k in PointsEntry.objects.filter(
-                program_id=program_id, idempotency_key__in=chunk).values_list("idempotency_key", flat=True))
+                among("idempotency_key", chunk), program_id=program_id).values_list("idempotency_key", flat=True))
     return found
 
 
-def post(postings: Sequence[Posting], accounts: dict[int, PointsAccount], *, now: dt.datetime) -> PostResult:
+def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | PointsAccount], *, now: dt.datetime,
+         existing: set[tuple[int, str]] | None = None) -> PostResult:
     """Write ``postings`` (in their order) against ``accounts`` (``{id: account}``, locked by the caller).
 
     A posting whose ``(program, key)`` is already in the ledger is a duplicate and changes
-    nothing. Raises ``Conflict(insufficient_points)`` before writing anything when a debit without
+    nothing; ``existing`` spares the lookup when the caller read those keys after locking the
+    accounts. Raises ``Conflict(insufficient_points)`` before writing anything when a debit without
     ``into_debt`` asks for more than the balance.
     """
     result = PostResult()
-    seen = existing_keys((accounts[p.account_id].program_id, p.key) for p in postings)
+    if existing is None:
+        existing = existing_keys((accounts[p.account_id].program_id, p.key) for p in postings)
+    seen = set(existing)
     fresh = []
     for p in postings:
         key = (accounts[p.account_id].program_id, p.key)
@@ -166,35 +225,37 @@ def post(postings: Sequence[Posting], accounts: dict[int, PointsAccount], *, now
     debtors = {p.account_id for p in fresh if p.amount is None or p.amount < 0}
     lots: dict[int, list[_Lot]] = defaultdict(list)
     for chunk in chunked(sorted(debtors), 500):
-        for lot in _locked(PointsLot.objects.filter(account_id__in=chunk, remaining__gt=0)):
-            lots[lot.account_id].append(_Lot(lot))
-    new_lots: list[tuple[PointsEntry, PointsLot]] = []
-    allocations: list[tuple[PointsEntry, _Lot, int]] = []
+        for row in _locked(PointsLot.objects.filter(among("account_id", chunk), remaining__gt=0)).values_list(
+                "entry_id", "account_id", "amount", "remaining", "earned_at", "expires_at"):
+            lots[row[1]].append(_Lot(*row))
+    new_lots: list[_Lot] = []
+    allocations: list[tuple[_Entry, _Lot, int]] = []
     balance = {a: accounts[a].balance for a in {p.account_id for p in fresh}}
     debt = {a: accounts[a].debt for a in balance}
+    program_of = {a: accounts[a].program_id for a in balance}
+    entries = result.rows
 
-    def entry(p: Posting, kind: str, amount: int, debt_delta: int = 0, key: str = "") -> PointsEntry:
-        made = PointsEntry(program_id=accounts[p.account_id].program_id, account_id=p.account_id, kind=kind,
-                           amount=amount, debt_delta=debt_delta, reason=p.reason[:200], source_type=p.source_type,
-                           source_id=str(p.source_id)[:64], idempotency_key=key or p.key, occurred_at=p.occurred_at,
-                           business_date=p.business_date, actor=p.actor[:200])
-        result.entries.append(made)
+    def entry(p: Posting, kind: str, amount: int, debt_delta: int = 0, key: str = "", reason: str = "") -> _Entry:
+        made = _Entry(program_of[p.account_id], p.account_id, kind, amount, debt_delta, (reason or p.reason)[:200],
+                      p.source_type, str(p.source_id)[:64], key or p.key, p.occurred_at, p.business_date,
+                      p.actor[:200])
+        entries.append(made)
         return made
 
-    def draw(p: Posting, debit: PointsEntry, wanted: int) -> None:
+    def draw(p: Posting, debit: _Entry, wanted: int) -> None:
         pool = lots[p.account_id]
         if p.only_lot is not None:
-            ordered = [lot for lot in pool if lot.obj.entry_id == p.only_lot]
+            ordered = [lot for lot in pool if lot.entry_id == p.only_lot]
         else:
-            first = [lot for lot in pool if lot.obj.entry_id in p.prefer_lots]
-            rest = [lot for lot in pool if lot.obj.entry_id not in p.prefer_lots]
+            first = [lot for lot in pool if lot.entry_id in p.prefer_lots]
+            rest = [lot for lot in pool if lot.entry_id not in p.prefer_lots]
             ordered = first + sorted(rest, key=lambda lot: lot.order)
         for lot in ordered:
             if wanted == 0:
                 break
-            take = min(wanted, lot.obj.remaining)
+            take = min(wanted, lot.remaining)
             if take:
-                lot.obj.remaining -= take
+                lot.remaining -= take
                 lot.changed = True
                 allocations.append((debit, lot, take))
                 wanted -= take
@@ -205,25 +266,20 @@ def post(postings: Sequence[Posting], accounts: dict[int, PointsAccount], *, now
         a = p.account_id
         if p.amount is not None and p.amount > 0:
             credit = entry(p, p.kind, p.amount)
-            lot = PointsLot(account_id=a, amount=p.amount, remaining=p.amount, earned_at=p.occurred_at,
-                            expires_at=p.expires_at)
-            new_lots.append((credit, lot))
-            holder = _Lot(lot)
-            lots[a].append(holder)
+            lot = _Lot(None, a, p.amount, p.amount, p.occurred_at, p.expires_at, credit=credit)
+            new_lots.append(lot)
+            lots[a].append(lot)
             balance[a] += p.amount
             if debt[a]:
                 owed = min(debt[a], p.amount)
-                settle = entry(p, EntryKind.SETTLE, -owed, -owed, key=f"{p.key}:settle")
-                settle.reason = _("debt settled from new points")
+                settle = entry(p, EntryKind.SETTLE, -owed, -owed, key=f"{p.key}:settle",
+                               reason=_("debt settled from new points"))
                 lot.remaining -= owed
-                allocations.append((settle, holder, owed))
+                allocations.append((settle, lot, owed))
                 balance[a] -= owed
                 debt[a] -= owed
             continue
-        if p.amount is None:
-            wanted = sum(lot.obj.remaining for lot in lots[a] if lot.obj.entry_id == p.only_lot)
-        else:
-            wanted = -p.amount
+        wanted = sum(lot.remaining for lot in lots[a] if lot.entry_id == p.only_lot) if p.amount is None else -p.amount
         if wanted == 0:
             continue
         take = min(wanted, balance[a])
@@ -235,44 +291,50 @@ def post(postings: Sequence[Posting], accounts: dict[int, PointsAccount], *, now
         balance[a] -= take
         debt[a] += debt_delta
 
-    _save(result.entries, new_lots, allocations, lots)
+    _save(entries, new_lots, allocations, lots)
     changed = [a for a in balance if (balance[a], debt[a]) != (accounts[a].balance, accounts[a].debt)]
     if changed:
-        moves = {"balance": F("balance") + _per_account(changed, lambda a: balance[a] - accounts[a].balance)}
-        if any(debt[a] != accounts[a].debt for a in changed):
-            moves["debt"] = F("debt") + _per_account(changed, lambda a: debt[a] - accounts[a].debt)
-        PointsAccount.objects.filter(pk__in=changed).update(**moves, updated_at=timezone.now())
+        # One statement: each account moves by its own delta (a join with the deltas as a table).
+        moves = [(a, balance[a] - accounts[a].balance, debt[a] - accounts[a].debt) for a in sorted(changed)]
+        update_rows(PointsAccount, ["balance", "debt"], moves, add={"balance", "debt"},
+                    also={"updated_at": timezone.now()})
         for a in changed:
             accounts[a].balance, accounts[a].debt = balance[a], debt[a]
     return result
 
 
-def _per_account(ids: list[int], delta) -> Case | Value:
-    if len(ids) == 1:
-        return Value(delta(ids[0]))
-    return Case(*[When(pk=a, then=Value(delta(a))) for a in ids], default=Value(0), output_field=IntegerField())
-
-
-def _save(entries: list[PointsEntry], new_lots, allocations, lots) -> None:
-    PointsEntry.objects.bulk_create(entries, batch_size=1000)
-    if entries and entries[0].pk is None:  # MySQL returns no ids: find them by their unique key
+def _save(entries: list[_Entry], new_lots: list[_Lot], allocations, lots) -> None:
+    """Entries, new lots and allocations by ``insert_rows`` (COPY on PostgreSQL), drawn lots by one update."""
+    now = timezone.now()
+    for e in entries:
+        e.created_at = now
+    rows = [e.row() for e in entries]
+    if connection.features.can_return_rows_from_bulk_insert:
+        for e, pk in zip(entries, insert_rows(PointsEntry, (*ENTRY_FIELDS, "created_at"), rows, returning=True),
+                         strict=True):
+            e.pk = pk
+    else:  # MySQL returns no ids: find them by their unique key
+        insert_rows(PointsEntry, (*ENTRY_FIELDS, "created_at"), rows)
         by_program = defaultdict(dict)
         for e in entries:
             by_program[e.program_id][e.idempotency_key] = e
         for program_id, keyed in by_program.items():
             for chunk in chunked(list(keyed), 1000):
-                for key, pk in PointsEntry.objects.filter(program_id=program_id, idempotency_key__in=chunk
+                for key, pk in PointsEntry.objects.filter(among("idempotency_key", chunk), program_id=program_id
                                                           ).values_list("idempotency_key", "pk"):
                     keyed[key].pk = pk
-    for credit, lot in new_lots:
-        lot.entry_id = credit.pk
-    PointsLot.objects.bulk_create([lot for _, lot in new_lots], batch_size=1000)
-    PointsAllocation.objects.bulk_create(
-        [PointsAllocation(entry_id=debit.pk, lot_id=lot.obj.entry_id, amount=amount)
-         for debit, lot, amount in allocations], batch_size=1000)
-    fresh = {lot.entry_id for _, lot in new_lots}
-    changed = [lot.obj for pool in lots.values() for lot in pool if lot.changed and lot.obj.entry_id not in fresh]
-    PointsLot.objects.bulk_update(changed, ["remaining"], batch_size=500)
+    for lot in new_lots:
+        lot.entry_id = lot.credit.pk
+    insert_rows(PointsLot, ("entry_id", "account_id", "amount", "remaining", "earned_at", "expires_at"),
+                [(lot.entry_id, lot.account_id, lot.amount, lot.remaining, lot.earned_at, lot.expires_at)
+                 for lot in new_lots])
+    insert_rows(PointsAllocation, ("entry_id", "lot_id", "amount"),
+                [(debit.pk, lot.entry_id, amount) for debit, lot, amount in allocations])
+    update_rows(PointsLot, ["remaining"], [(lot.entry_id, lot.remaining) for pool in lots.values() for lot in pool
+                                           if lot.changed and lot.credit is None])
+    if entries:
+        note_bulk_write(PointsEntry, len(entries))
+        note_bulk_write(PointsLot, len(new_lots))
 
 
 # Single-member operations --------------------------------------------------------------------------
@@ -288,7 +350,7 @@ def _source(source) -> tuple[str, str]:
     return kind, str(ref)
 
 
-def _replay(program: LoyaltyProgram, account: PointsAccount, key: str, kind: str, amount: int) -> PointsEntry | None:
+def _replay(program: LoyaltyProgram, account, key: str, kind: str, amount: int) -> PointsEntry | None:
     """The entry an earlier call with ``key`` wrote, or None; a different request under the key is refused."""
     earlier = PointsEntry.objects.filter(program=program, idempotency_key=key).first()
     if earlier is None:
@@ -386,7 +448,7 @@ def expire_points(*, now: dt.datetime | None = None, program: LoyaltyProgram | N
                                 occurred_at=at, business_date=business_date(programs[accounts[a].program_id], at),
                                 only_lot=lot)
                         for lot, a, at in rows]
-            expired -= sum(e.amount for e in post(postings, accounts, now=now).entries)
+            expired -= post(postings, accounts, now=now).points
 
 
 # Merges ----------------------------------------------------------------------------------------------
@@ -405,12 +467,12 @@ def merge_accounts(*, survivor_id: int, merged_id: int) -> int:
             continue
         locked = lock_account_ids([account.pk, target.pk])
         source, target = locked[account.pk], locked[target.pk]
-        PointsEntry.objects.filter(account=source).update(account=target)
-        PointsLot.objects.filter(account=source).update(account=target)
+        PointsEntry.objects.filter(account_id=source.pk).update(account_id=target.pk)
+        PointsLot.objects.filter(account_id=source.pk).update(account_id=target.pk)
         PointsAccount.objects.filter(pk=target.pk).update(balance=F("balance") + source.balance,
                                                           debt=F("debt") + source.debt)
-        source.delete()
-        target.refresh_from_db()
+        PointsAccount.objects.filter(pk=source.pk).delete()
+        target = PointsAccount.objects.get(pk=target.pk)
         moved += 1
         owed = min(target.balance, target.debt)
         if owed:

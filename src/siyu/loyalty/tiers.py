@@ -20,6 +20,7 @@ Every change is a :class:`TierChange` row with its reason and the figures it was
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -31,6 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Order
+from siyu.core.db import among, insert_rows, note_bulk_write, update_rows
 from siyu.core.errors import Conflict, ValidationError
 from siyu.loyalty.ledger import lock_accounts
 from siyu.loyalty.models import (
@@ -126,6 +128,8 @@ def figures_of(program: LoyaltyProgram, tiers: list[Tier], now: dt.datetime, *, 
 
 
 def _on(field: str, lookups: dict) -> Q:
+    if "in" in lookups:
+        return Q(among(field, lookups["in"]))
     return Q(**{f"{field}__{lookup}": value for lookup, value in lookups.items()})
 
 
@@ -165,23 +169,28 @@ def _decide(program, tiers, figures: dict[int, Figures], rows: dict[int, MemberT
             result.downgraded += 1
         else:
             continue
-        history.append(TierChange(program=program, member_id=member_id, from_tier=current, to_tier=target,
-                                  reason=reason, figures=mine.as_json(), changed_at=now))
+        history.append((member_id, getattr(current, "pk", None), getattr(target, "pk", None), reason, mine.as_json(),
+                        now))
         if target is None:
             dropped.append(row.pk)
             continue
         retained = now + dt.timedelta(days=target.retention_days)
         if row is None:
-            created.append(MemberTier(program=program, member_id=member_id, tier=target, achieved_at=now,
-                                      retained_until=retained))
+            created.append((member_id, target.pk, now, retained))
         else:
             row.tier, row.achieved_at, row.retained_until = target, now, retained
             changed.append(row)
-    MemberTier.objects.bulk_create(created, batch_size=1000)
-    MemberTier.objects.bulk_update(changed, ["tier", "achieved_at", "retained_until", "updated_at"], batch_size=500)
+    stamp = timezone.now()
+    insert_rows(MemberTier, ("program_id", "member_id", "tier_id", "achieved_at", "retained_until", "updated_at"),
+                [(program.pk, *row, stamp) for row in created])
+    update_rows(MemberTier, ["tier_id", "achieved_at", "retained_until"],
+                [(row.pk, row.tier_id, row.achieved_at, row.retained_until) for row in changed],
+                also={"updated_at": stamp})
     if dropped:
         MemberTier.objects.filter(pk__in=dropped).delete()
-    TierChange.objects.bulk_create(history, batch_size=1000)
+    insert_rows(TierChange, ("program_id", "member_id", "from_tier_id", "to_tier_id", "reason", "figures",
+                             "changed_at"), [(program.pk, *row[:4], json.dumps(row[4]), row[5]) for row in history])
+    note_bulk_write(TierChange, len(history))
 
 
 def _locked_rows(program: LoyaltyProgram, tiers: list[Tier], members: dict) -> dict[int, MemberTier]:
@@ -213,11 +222,15 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
         if not any(t.thresholds for t in tiers.get(program_id, [])):
             continue
         program = programs[program_id]
-        selected = {"in": sorted(ids)}
-        rows = _locked_rows(program, tiers[program_id], selected)
-        figures = figures_of(program, tiers[program_id], now, members=selected)
-        _decide(program, tiers[program_id], {m: figures.get(m, Figures()) for m in ids}, rows, now,
-                downgrade=False, result=result)
+        rows = _locked_rows(program, tiers[program_id], {"in": sorted(ids)})
+        top = tiers[program_id][-1]
+        # Members on the top tier cannot go higher: only the others' figures are counted.
+        climbing = sorted(m for m in ids if m not in rows or rows[m].tier_id != top.pk)
+        if not climbing:
+            continue
+        figures = figures_of(program, tiers[program_id], now, members={"in": climbing})
+        _decide(program, tiers[program_id], {m: figures.get(m, Figures()) for m in climbing},
+                {m: rows[m] for m in climbing if m in rows}, now, downgrade=False, result=result)
     return result.upgraded
 
 
