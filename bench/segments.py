@@ -724,18 +724,20 @@ def floor_models(now: dt.datetime) -> float:
     return timed(run)[1]
 
 
-def compare_models() -> dict:
+def compare_models(now) -> dict:
     """Rows of the floor's table that the service wrote identically, and what differs."""
     from django.db import connection
 
     from siyu.analytics.models import MemberLifecycle, MemberRfm
 
     collate = " COLLATE utf8mb4_bin" if connection.vendor == "mysql" else ""
+    recency = Dialect(connection.vendor, 0).whole_days("r.last_order_at", "%(now)s")
+    at = {"now": connection.ops.adapt_datetimefield_value(now)}
     rfm_same = scalar(
         f"SELECT COUNT(*) FROM {FLOOR_TABLE} f JOIN {table(MemberRfm)} r ON r.member_id = f.member_id "
-        f"AND r.brand_id = f.brand_id WHERE r.recency_days = f.recency_days AND r.frequency = f.frequency "
+        f"AND r.brand_id = f.brand_id WHERE {recency} = f.recency_days AND r.frequency = f.frequency "
         f"AND ABS(r.monetary - f.monetary) < 0.005 AND r.r_score = f.r_score AND r.f_score = f.f_score "
-        f"AND r.m_score = f.m_score AND r.rfm_class = f.rfm_class{collate}")
+        f"AND r.m_score = f.m_score AND r.rfm_class = f.rfm_class{collate}", at)
     stage_same = scalar(
         f"SELECT COUNT(*) FROM {FLOOR_TABLE} f JOIN {table(MemberLifecycle)} l ON l.member_id = f.member_id "
         f"AND l.brand_id = f.brand_id WHERE l.stage = f.stage{collate}")
@@ -749,7 +751,7 @@ def compare_models() -> dict:
     if not result["match"]:
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT f.brand_id, f.member_id, f.recency_days, f.frequency, f.monetary, f.r_score, "
-                           f"f.f_score, f.m_score, f.rfm_class, r.recency_days, r.frequency, r.monetary, r.r_score, "
+                           f"f.f_score, f.m_score, f.rfm_class, r.last_order_at, r.frequency, r.monetary, r.r_score, "
                            f"r.f_score, r.m_score, r.rfm_class FROM {FLOOR_TABLE} f LEFT JOIN {table(MemberRfm)} r "
                            f"ON r.member_id = f.member_id AND r.brand_id = f.brand_id WHERE f.frequency > 0 AND "
                            f"(r.member_id IS NULL OR r.r_score <> f.r_score OR r.f_score <> f.f_score OR "
@@ -822,6 +824,13 @@ def bench_models(args) -> dict | None:
 
     tables = [m._meta.db_table for m in (ModelChange, MemberRfm, MemberLifecycle)]
     connection.ops.execute_sql_flush(connection.ops.sql_flush(no_style(), tables, allow_cascade=True))
+    from siyu.tags.models import MemberTag, MemberTagChange
+
+    MemberTagChange.objects.filter(source="model").delete()
+    MemberTag.objects.filter(source="model").delete()
+    if connection.vendor == "postgresql":
+        execute("VACUUM ANALYZE tags_membertag")
+        execute("VACUUM ANALYZE tags_membertagchange")
     runs = []
     for label, now in (("first", NOW), ("next_day", NOW + dt.timedelta(days=1))):
         log(f"RFM + lifecycle ({label}): service …")
@@ -830,7 +839,7 @@ def bench_models(args) -> dict | None:
             result, seconds = timed(lambda now=now: recompute_models(now=now))
         log(f"RFM + lifecycle ({label}): service {seconds:.1f}s; floor …")
         floor_seconds = floor_models(now)
-        check = compare_models()
+        check = compare_models(now)
         log(f"RFM + lifecycle ({label}): floor {floor_seconds:.1f}s, same results: {check['match']}")
         statements = timer.report()
         if args.profile_sql:
