@@ -106,3 +106,13 @@ def test_reading_needs_the_loyalty_scope_and_writing_the_write_scope(program, me
     assert reader.post("/api/v1/loyalty/points/adjust", {"member": member.code, "amount": 1, "reason": "x",
                                                         "idempotency_key": "k"},
                        content_type="application/json").status_code == 403
+
+
+def test_programs_are_listed_with_their_brand_and_rate(api, program):
+    make_program("group", group_wide=True, points_per_yuan="1.5")
+
+    status, body = api("get", "/loyalty/programs")
+
+    assert status == 200
+    assert [(p["code"], p["brand"], p["points_per_yuan"], p["scope"]) for p in body] == [
+        ("group", None, "1.50", "group"), ("vip", "brand-a", "1.00", "brand")]
