@@ -111,7 +111,8 @@ class SqlTimer:
         try:
             return execute(sql, params, many, context)
         finally:
-            shape = re.sub(r"(%s|\?)(, *(%s|\?))+", "…", re.sub(r"\d+", "N", sql))[:160]
+            shape = re.sub(r"\s+", " ", re.sub(r"\d+", "N", sql))
+            shape = re.sub(r"(N|%s|\?)(, *(N|%s|\?))+", "…", shape)[:160]
             entry = self.stats.setdefault(shape, [0, 0.0])
             entry[0] += 1
             entry[1] += time.perf_counter() - started

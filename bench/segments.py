@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import math
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -38,6 +37,9 @@ from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ingest import SqlTimer  # bench/ingest.py: SQL time by statement shape
 
 #: The instant the benchmark runs "at": orders span the two years before it, events the year before.
 NOW = dt.datetime(2026, 11, 23, 16, 0, tzinfo=dt.UTC)  # 2026-11-24 00:00 in Asia/Shanghai
@@ -764,28 +766,6 @@ def compare_models(now) -> dict:
     return result
 
 
-class SqlTimer:
-    """A Django execute wrapper summing time and calls per statement shape."""
-
-    def __init__(self):
-        self.stats: dict[str, list] = {}
-
-    def __call__(self, execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            shape = re.sub(r"\s+", " ", re.sub(r"\d+", "N", sql))
-            shape = re.sub(r"(N|%s|\?)(, *(N|%s|\?))+", "…", shape)[:150]
-            entry = self.stats.setdefault(shape, [0, 0.0])
-            entry[0] += 1
-            entry[1] += time.perf_counter() - started
-
-    def report(self, top: int = 8) -> list[dict]:
-        rows = sorted(self.stats.items(), key=lambda kv: -kv[1][1])[:top]
-        return [{"sql": shape, "calls": calls, "seconds": round(seconds, 2)} for shape, (calls, seconds) in rows]
-
-
 class CommitTimer:
     """Time the connection's commits (deferred foreign-key checks run there, unseen by SqlTimer)."""
 
@@ -841,7 +821,7 @@ def bench_models(args) -> dict | None:
         floor_seconds = floor_models(now)
         check = compare_models(now)
         log(f"RFM + lifecycle ({label}): floor {floor_seconds:.1f}s, same results: {check['match']}")
-        statements = timer.report()
+        statements = timer.report(top=8)
         if args.profile_sql:
             log(json.dumps(statements, ensure_ascii=False, indent=1))
         runs.append({"run": label, "now": now.isoformat(), "service_s": round(seconds, 2),
