@@ -6,11 +6,12 @@ import datetime as dt
 import itertools
 
 import pytest
+from django.test import Client
 
 from siyu.commerce.services import record_orders
 from siyu.events.services import record_events
 from siyu.loyalty.models import PointsAccount
-from tests.factories import make_channel, make_member, make_program, make_store
+from tests.factories import make_channel, make_member, make_program, make_store, make_token
 
 #: Noon in Shanghai, a Tuesday.
 NOW = dt.datetime(2026, 6, 30, 4, 0, tzinfo=dt.UTC)
@@ -71,3 +72,15 @@ def superuser(db):
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.create_superuser(username="boss", password="pw-123456")
+
+
+@pytest.fixture
+def api(db):
+    """Call ``/api/v1`` as the integration "mall" (scope ``loyalty:write``): ``(status, json)``."""
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {make_token('mall', 'loyalty:write')}", HTTP_ACCEPT_LANGUAGE="en")
+
+    def call(method, path, body=None):
+        response = getattr(client, method)(f"/api/v1{path}", body, content_type="application/json")
+        return response.status_code, response.json()
+
+    return call

@@ -14,17 +14,6 @@ from tests.loyalty.conftest import balance, buy
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def api():
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {make_token('mall', 'loyalty:write')}", HTTP_ACCEPT_LANGUAGE="en")
-
-    def call(method, path, body=None):
-        response = getattr(client, method)(f"/api/v1{path}", body, content_type="application/json")
-        return response.status_code, response.json()
-
-    return call
-
-
 def test_a_members_points_tier_and_benefits(api, program, member):
     gold = make_tier(program, "gold", 1, min_paid_amount=100)
     make_tier(program, "basic", 0)

@@ -4,28 +4,16 @@ order, rewards for points, and the error codes an integration sees."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from siyu.loyalty.coupon_models import Coupon, CouponKind, RewardKind, Validity
 from siyu.segments.services import save_segment, take_snapshot
-from tests.factories import make_member, make_token
+from tests.factories import make_member
 from tests.loyalty.coupon_fixtures import grant, make_reward, make_template, place_order, points
 
 pytestmark = pytest.mark.django_db
 
 #: Templates valid for 30 days from the moment the API issues them (the requests run "now").
 NOW_ON = {"validity": Validity.DAYS, "valid_days": 30}
-
-
-@pytest.fixture
-def api():
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {make_token('mall', 'loyalty:write')}", HTTP_ACCEPT_LANGUAGE="en")
-
-    def call(method, path, body=None):
-        response = getattr(client, method)(f"/api/v1{path}", body, content_type="application/json")
-        return response.status_code, response.json()
-
-    return call
 
 
 def test_issuing_to_one_member_then_listing_their_coupons(api, program, member):
