@@ -15,6 +15,7 @@ from siyu.loyalty.api import KEY, program_named
 from siyu.loyalty.coupon_models import CouponState, CouponTemplate, Reward
 from siyu.loyalty.coupons import (
     issue_by_rule,
+    issue_coupon,
     issue_to_members,
     issue_to_snapshot,
     member_coupons,
@@ -178,7 +179,7 @@ def post_issue(request: HttpRequest, payload: IssueIn):
                               code="invalid_target", field="member")
     common = {"template": template, "idempotency_key": payload.idempotency_key, "actor": api_source(request)}
     if payload.member is not None:
-        result = issue_to_members(member_ids=[member_by_ref(payload.member).member.pk], **common)
+        result = issue_coupon(member=member_by_ref(payload.member).member, **common)
     elif payload.member_ids is not None:
         if len(payload.member_ids) > MAX_BATCH_ROWS:
             raise ValidationError(_("at most %(max)s member ids per request") % {"max": MAX_BATCH_ROWS},
