@@ -86,9 +86,13 @@ def merge_members(*, survivor_id: int, merged_id: int, actor: str, user=None) ->
         from siyu.commerce.stats import refresh_member_stats
 
         refresh_member_stats([survivor.pk, merged.pk])
+        from siyu.analytics.services import sync_model_tags
         from siyu.segments.reactions import members_changed
 
         members_changed([survivor.pk, merged.pk])
+        # The merge moved RFM tags but dropped the merged member's RFM rows (RFM is nightly, so an
+        # ordinary batch never changes them): put the pair's RFM tags back in line with the rows.
+        sync_model_tags(member_ids=[survivor.pk, merged.pk], kinds=["rfm"])
         record = MergeRecord.objects.create(survivor=survivor, merged=merged, moved=moved,
                                             snapshot=snapshot, actor=actor)
         audit(actor=actor, user=user, action="member.merge", target_type="member",

@@ -18,13 +18,12 @@ from siyu.tags.services import refresh_rule_tags
 
 def members_changed(member_ids: Iterable[int], *, now: dt.datetime | None = None) -> None:
     """Apply the real-time consequences of a batch to ``member_ids``."""
-    from siyu.analytics.services import recompute_lifecycle, sync_model_tags
+    from siyu.analytics.services import recompute_lifecycle
 
     ids = sorted(set(member_ids))
     if not ids:
         return
     now = now or timezone.now()
     recompute_lifecycle(member_ids=ids, now=now)  # and their lifecycle tags
-    sync_model_tags(member_ids=ids, kinds=["rfm"], now=now)  # a merge moves tags, not RFM rows
     refresh_rule_tags(member_ids=ids, now=now)  # after lifecycle: a rule may read the stage
     refresh_memberships(member_ids=ids, now=now)
