@@ -20,9 +20,11 @@ from siyu.commerce.api import router as commerce_router
 from siyu.core.api_auth import error_body
 from siyu.core.errors import SiyuError
 from siyu.events.api import router as events_router
+from siyu.journeys.api import router as journeys_router
 from siyu.loyalty.api import router as loyalty_router
 from siyu.loyalty.coupon_api import router as coupon_router
 from siyu.members.api import router as members_router
+from siyu.messaging.api import router as messaging_router
 from siyu.segments.api import router as segments_router
 from siyu.tags.api import router as tags_router
 
@@ -49,6 +51,8 @@ api.add_router("", segments_router)
 api.add_router("", analytics_router)
 api.add_router("", loyalty_router)
 api.add_router("", coupon_router)
+api.add_router("", messaging_router)
+api.add_router("", journeys_router)
 
 
 def _respond(request: HttpRequest, status: int, body: dict) -> HttpResponse:

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "siyu.segments",
     "siyu.analytics",
     "siyu.loyalty",
+    "siyu.messaging",
+    "siyu.journeys",
     "siyu.integrations",
     "siyu.console",
     "siyu.demo",
@@ -110,6 +112,14 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["d
 #: When ``siyu worker`` starts the nightly recomputes, business time (HH:MM), or "off" (cron runs
 #: ``siyu nightly`` instead).
 SIYU_NIGHTLY_AT = env_str("SIYU_NIGHTLY_AT", "02:00")
+#: The schedulers ``siyu worker`` runs beside the task queue, each in its own thread: (dotted
+#: callable, seconds between calls). A call does what is due and returns; several workers may call
+#: at once, because each claims its work (a unique key or ``SKIP LOCKED``).
+SIYU_WORKER_LOOPS = [
+    ("siyu.core.nightly.enqueue_due_run", 60),
+    ("siyu.journeys.engine.tick", 10),
+    ("siyu.messaging.delivery.deliver_due", 5),
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

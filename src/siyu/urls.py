@@ -10,6 +10,8 @@ urlpatterns = [
     path("console/import/", include("siyu.integrations.urls")),
     path("console/segment-builder/", include("siyu.segments.urls")),
     path("console/loyalty/", include("siyu.loyalty.urls")),
+    path("console/messaging/", include("siyu.messaging.urls")),
+    path("console/journeys/", include("siyu.journeys.urls")),
     path("console/", admin.site.urls),
     path("api/v1/", api.urls),
 ]

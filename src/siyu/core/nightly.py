@@ -63,6 +63,16 @@ def claim_due_run(*, now: dt.datetime | None = None) -> NightlyRun | None:
         return None
 
 
+def enqueue_due_run() -> NightlyRun | None:
+    """The worker's nightly loop: claim today's run when it is due and queue it for the workers."""
+    from siyu.core.tasks import nightly
+
+    run = claim_due_run()
+    if run is not None:
+        nightly.enqueue(run.pk)
+    return run
+
+
 def run_nightly(*, run: NightlyRun | None = None, now: dt.datetime | None = None,
                 progress: Progress | None = None) -> NightlyRun:
     """Run every job for ``run``'s day (default: claim today's, or take it over when re-run by

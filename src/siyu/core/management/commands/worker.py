@@ -1,36 +1,35 @@
 import logging
 import threading
+import time
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
-
-from siyu.core.nightly import claim_due_run, nightly_time
 
 log = logging.getLogger(__name__)
 
-#: How often the worker looks whether the nightly run is due (seconds).
-CHECK_EVERY = 60
 
-
-def _schedule(stop: threading.Event) -> None:
-    """Claim the nightly run when its hour comes and queue it for the workers."""
-    from siyu.core.tasks import nightly
-
-    while not stop.wait(CHECK_EVERY):
+def _loop(name: str, every: float, stop: threading.Event) -> None:
+    """Call ``name`` every ``every`` seconds until ``stop``; an error is logged and retried next time."""
+    work = import_string(name)
+    while not stop.is_set():
+        started = time.monotonic()
         try:
-            run = claim_due_run()
-            if run is not None:
-                nightly.enqueue(run.pk)
-        except Exception:  # a database hiccup must not end the scheduler; try again next minute
-            log.exception("could not check the nightly run")
+            work()
+        except Exception:  # a database hiccup must not end the scheduler; try again next round
+            log.exception("worker loop %s failed", name)
         finally:
             connection.close()
+        stop.wait(max(0.0, every - (time.monotonic() - started)))
 
 
 class Command(BaseCommand):
-    help = _("Run the background worker (Django Tasks, database backend; run several for more throughput).")
+    help = _("Run the background worker: the task queue (Django Tasks, database backend) and the "
+             "schedulers (journey ticks, message delivery, the nightly run). Run several for more "
+             "throughput.")
 
     def add_arguments(self, parser):
         parser.add_argument("--queue-name", default="default")
@@ -38,8 +37,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, queue_name, batch, **options):
         stop = threading.Event()
-        if not batch and nightly_time() is not None:
-            threading.Thread(target=_schedule, args=(stop,), name="siyu-nightly", daemon=True).start()
+        if not batch:
+            for name, every in settings.SIYU_WORKER_LOOPS:
+                threading.Thread(target=_loop, args=(name, every, stop), name=f"siyu-{name}",
+                                 daemon=True).start()
         try:
             call_command("db_worker", queue_name=queue_name, batch=batch)
         finally:

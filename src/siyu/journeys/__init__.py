@@ -1,0 +1,1 @@
+"""Journeys: the lifecycle automation engine (triggers, steps, set-based ticks)."""
