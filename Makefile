@@ -17,7 +17,7 @@ install: $(BIN)/siyu
 demo: install
 	$(BIN)/siyu migrate --verbosity 0
 	$(BIN)/siyu demo --if-empty
-	$(BIN)/siyu serve 127.0.0.1:8000 --no-migrate
+	$(BIN)/siyu serve 127.0.0.1:8000 --no-migrate --with-worker
 
 ## Debian's Chromium and CJK fonts for the browser tests (Playwright drives /usr/bin/chromium)
 browser:

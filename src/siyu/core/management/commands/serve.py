@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -10,10 +14,22 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
         parser.add_argument("--no-migrate", action="store_true", help=_("Skip applying migrations first."))
+        parser.add_argument("--with-worker", action="store_true",
+                            help=_("Also run one background worker (journeys, message delivery, nightly run) "
+                                   "beside the web server, stopped with it."))
 
-    def handle(self, *args, addrport, no_migrate, **options):
+    def handle(self, *args, addrport, no_migrate, with_worker, **options):
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
+        worker = None
+        if with_worker and os.environ.get("RUN_MAIN") != "true":  # not again in the autoreloader's child
+            worker = subprocess.Popen([sys.executable, "-m", "siyu.cli", "worker"])
+            self.stdout.write(_("Background worker started (pid %(pid)d).") % {"pid": worker.pid})
         self.stdout.write(_("Siyu console: http://%(addr)s/console/   API docs: http://%(addr)s/api/v1/docs")
                           % {"addr": addrport})
-        call_command("runserver", addrport, use_reloader=settings.DEBUG, insecure_serving=True)
+        try:
+            call_command("runserver", addrport, use_reloader=settings.DEBUG, insecure_serving=True)
+        finally:
+            if worker is not None:
+                worker.terminate()
+                worker.wait(timeout=30)
