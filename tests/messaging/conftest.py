@@ -41,3 +41,48 @@ def reachable_member(*, guide=None, external_userid: str | None = None, **fields
 @pytest.fixture
 def sms_template(db):
     return make_template(Channel.SMS, code="sms-hello", provider_template="SMS_001")
+
+
+@pytest.fixture
+def wecom_server(settings):
+    from tests.messaging.fakes import FakeWeCom
+
+    server = FakeWeCom()
+    settings.SIYU_WECOM_CORP_ID, settings.SIYU_WECOM_SECRET = server.corp_id, server.secret
+    settings.SIYU_WECOM_API_BASE = server.url
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def sms_server(settings):
+    from tests.messaging.fakes import FakeAliyunSms
+
+    server = FakeAliyunSms()
+    settings.SIYU_SMS_ACCESS_KEY_ID, settings.SIYU_SMS_ACCESS_KEY_SECRET = server.access_key_id, server.secret
+    settings.SIYU_SMS_SIGN_NAME, settings.SIYU_SMS_ENDPOINT = "思域", server.url
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def webhook_server(settings):
+    from tests.messaging.fakes import FakeWebhookReceiver
+
+    server = FakeWebhookReceiver()
+    settings.SIYU_WEBHOOK_SECRET = server.secret
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def smtp_server(settings):
+    from tests.messaging.fakes import FakeSmtp
+
+    server = FakeSmtp()
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.DEFAULT_FROM_EMAIL = "shop@example.com"
+    yield server
+    server.close()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from siyu.members.models import Member
@@ -83,6 +83,14 @@ class MessageTemplate(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.code})"
 
+    def clean(self) -> None:
+        """Refuse a body or subject that would not render safely (unknown variable, tag, unsafe filter)."""
+        from siyu.messaging.rendering import template_errors
+
+        errors = template_errors(self)
+        if errors:
+            raise DjangoValidationError(errors)
+
 
 class OutboxMessage(models.Model):
     """One message to one member on one channel (发件箱): queued, then sent or suppressed with a reason."""
@@ -113,12 +121,10 @@ class OutboxMessage(models.Model):
         verbose_name_plural = _("outbox")
         ordering = ["-id"]
         indexes = [
-            # the deliverers' queue: due queued (and stale sending) rows
-            models.Index(fields=["next_attempt_at"], name="outbox_due",
-                         condition=Q(status__in=["queued", "sending"])),
+            # the deliverers' queue (due queued rows, stale sending rows) and the console's status filter
+            models.Index(fields=["status", "next_attempt_at"], name="outbox_status_due"),
             # member history (newest first, keyset) and the frequency cap window
             models.Index(fields=["member", "id"], name="outbox_member_id"),
-            models.Index(fields=["status", "channel"], name="outbox_status_channel"),
         ]
 
     def __str__(self) -> str:
