@@ -174,7 +174,7 @@ class TriggerCursor(models.Model):
     """
 
     journey = models.ForeignKey(Journey, verbose_name=_("journey"), on_delete=models.CASCADE, related_name="cursors")
-    source = models.CharField(_("source"), max_length=20)
+    source = models.CharField(_("source"), max_length=40)
     position = models.BigIntegerField(_("last id read"), default=0)
     position_at = models.DateTimeField(_("last time read"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
