@@ -71,10 +71,14 @@ def run_due(*, now: dt.datetime, batch_size: int = BATCH_SIZE, journey_ids: list
 
 
 def claim(*, now: dt.datetime, journey_ids: list[int], limit: int) -> list[Item]:
-    """Lock up to ``limit`` due enrolments, earliest due first, skipping those another worker holds."""
+    """Lock up to ``limit`` due enrolments, earliest due first, skipping those another worker holds.
+
+    Ordered by ``due_at`` alone, so that the ``(state, due_at)`` index hands rows over in order and
+    the scan stops at ``limit`` (a tie-break on the id would sort every due row, each batch).
+    """
     queryset = (Enrolment.objects.filter(among("journey_id", journey_ids), state=EnrolmentState.ACTIVE,
                                          due_at__lte=now)
-                .order_by("due_at", "pk"))
+                .order_by("due_at"))
     if connection.vendor != "sqlite":
         queryset = queryset.select_for_update(skip_locked=True)
     return [Item(*row) for row in queryset.values_list(

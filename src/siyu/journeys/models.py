@@ -111,8 +111,7 @@ class Enrolment(models.Model):
                                                name="journey_enrolment_entry_unique")]
         indexes = [
             models.Index(fields=["state", "due_at"], name="journey_enrolment_due"),
-            models.Index(fields=["member", "state"], name="journey_enrolment_member"),
-            models.Index(fields=["journey", "state", "step"], name="journey_enrolment_step"),
+            models.Index(fields=["member"], name="journey_enrolment_of_member"),
         ]
 
     def __str__(self) -> str:
