@@ -20,6 +20,7 @@ from django.db.models import Case, Count, Value, When
 from django.utils import translation
 
 from siyu.analytics.models import LifecycleStage, MemberLifecycle, MemberRfm, ModelChange, RfmClass
+from siyu.core.db import among
 from siyu.tags.models import MemberTag, Tag, TagCategory, TagGroup
 from siyu.tags.services import TagResult, set_model_tags
 
@@ -108,10 +109,15 @@ def sync_brand(kind: str, brand_id: int, group: ModelGroup, member_ids: list[int
     def sync(ids: list[int] | None) -> TagResult:
         return set_model_tags(group=group.group, assignments=rows, member_ids=ids, actor=f"model:{kind}", now=now)
 
-    if member_ids is not None or not after_recompute:
+    if not after_recompute:
         return sync(member_ids)
-    changed = sorted(set(ModelChange.objects.filter(brand_id=brand_id, kind=kind, at=now)
-                         .values_list("member_id", flat=True)))
+    changes = ModelChange.objects.filter(brand_id=brand_id, kind=kind, at=now)
+    if member_ids is not None:
+        # An ingestion batch: only the touched members whose value the recompute just changed can
+        # need their tag moved (the nightly pass below repairs tags changed by other means).
+        changed = sorted(set(changes.filter(among("member_id", member_ids)).values_list("member_id", flat=True)))
+        return sync(changed) if changed else TagResult()
+    changed = sorted(set(changes.values_list("member_id", flat=True)))
     if len(changed) > WHOLE_GROUP:
         return sync(None)
     result = sync(changed) if changed else TagResult()
