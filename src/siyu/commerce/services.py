@@ -258,6 +258,7 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     refresh_member_stats(touched)
     result.members.update(m for m in touched if m is not None)
     result.members.update(p.member_id for p in new_rows if p.member_id is not None)
+    result.buyers.update(result.members)
     for row, earlier in twins:
         if earlier in result.row_ids:
             result.accept(row, result.row_ids[earlier])

@@ -40,6 +40,7 @@ class IngestResult:
     row_numbers: list[int] = field(default_factory=list)
     row_ids: dict[int, int] = field(default_factory=dict)
     members: set[int] = field(default_factory=set)  # members whose data the batch changed
+    buyers: set[int] = field(default_factory=set)  # of those, members whose orders may have changed
 
     @property
     def accepted(self) -> int:
@@ -117,11 +118,11 @@ def run_batch(*, entity: str, rows: Sequence[Mapping[str, Any]], parse: Callable
             apply(parsed, result)
         if result.members:
             # The batch's immediate consequences for the members it changed (rule tags, segment
-            # membership, lifecycle), in the same transaction. Imported here: segments sits
-            # above every ingesting app.
+            # membership, and lifecycle where orders moved), in the same transaction. Imported
+            # here: segments sits above every ingesting app.
             from siyu.segments.reactions import members_changed
 
-            members_changed(result.members)
+            members_changed(result.members, buyers=result.buyers)
         store_rejections(result, source=source)
     result.rejected.sort(key=lambda r: r.row)
     return result

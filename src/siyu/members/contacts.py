@@ -104,6 +104,7 @@ def _apply_contacts(parsed: list[_ContactRow], result: IngestResult, *, source: 
 
     resolution = resolve_identities([r.identities for r in rows], new_member=build, source=source)
     member_ids = resolution.member_ids
+    result.buyers.update(m for _i, m in resolution.new_identities)  # may have bound waiting orders
     existing = {
         (c.member_id, c.staff_id): c
         for c in WeComContact.objects.select_for_update().filter(

@@ -140,6 +140,7 @@ def _apply_members(parsed: list[_MemberRow], result: IngestResult, *, source: st
     )
     member_ids = resolution.member_ids
     linked = {member_id for _, member_id in resolution.new_identities}
+    result.buyers.update(linked)  # a new identity may have bound orders waiting for it
     members = Member.objects.select_for_update().in_bulk(sorted(set(member_ids)))
     changed: dict[int, set[str]] = {}
     owner_changes: list[OwnershipChange] = []
