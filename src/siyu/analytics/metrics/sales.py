@@ -1,0 +1,161 @@
+"""Sales figures: member share, contribution and its decomposition, channel mix, daily trend,
+weekday × hour, amount bands, new vs returning. Each is one or two aggregate queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+
+from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, IntegerField, Q, Sum, Value, When
+from django.db.models.functions import Coalesce
+
+from siyu.analytics.metrics.filters import Filters, Period, local_day, local_hour, local_weekday, money, ratio
+from siyu.commerce.models import Channel
+
+NET = ExpressionWrapper(F("paid_amount") - F("refunded_amount"), output_field=DecimalField(max_digits=16,
+                                                                                          decimal_places=2))
+ZERO = Value(Decimal("0"), output_field=DecimalField(max_digits=16, decimal_places=2))
+#: Lower bounds of the order amount bands (CNY); the last band is open.
+AMOUNT_BANDS = (0, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+def _sum(expression=NET, **filter_kw):
+    return Coalesce(Sum(expression, filter=Q(**filter_kw) if filter_kw else None), ZERO)
+
+
+def member_share(filters: Filters, period: Period | None = None) -> dict:
+    """Orders and amount by members over all orders and amount. One query."""
+    row = filters.orders(period).aggregate(
+        orders=Count("pk"), member_orders=Count("pk", filter=Q(member_id__isnull=False)),
+        amount=_sum(), member_amount=_sum(member_id__isnull=False))
+    return {
+        "orders": row["orders"], "member_orders": row["member_orders"],
+        "amount": money(row["amount"]), "member_amount": money(row["member_amount"]),
+        "by_orders": ratio(row["member_orders"], row["orders"]),
+        "by_amount": ratio(money(row["member_amount"]), money(row["amount"])),
+    }
+
+
+def _contribution_parts(filters: Filters, period: Period | None = None) -> dict:
+    row = filters.orders(period).filter(member_id__isnull=False).aggregate(
+        active=Count("member_id", distinct=True), orders=Count("pk"), amount=_sum(),
+        items=Coalesce(Sum("item_count"), 0))
+    row["amount"] = money(row["amount"])
+    return row
+
+
+def contribution(filters: Filters, period: Period | None = None) -> dict:
+    """Active members × purchase frequency × average order value (= members' amount), items per
+    order, and the contribution per active member. One query."""
+    row = _contribution_parts(filters, period)
+    return {
+        "active_members": row["active"], "orders": row["orders"], "amount": row["amount"],
+        "items": row["items"],
+        "frequency": ratio(row["orders"], row["active"]),
+        "average_order_value": ratio(row["amount"], row["orders"], Decimal("0.01")),
+        "items_per_order": ratio(row["items"], row["orders"]),
+        "per_member": ratio(row["amount"], row["active"], Decimal("0.01")),
+        "contribution": row["amount"],
+    }
+
+
+def shapley_split(before: tuple[Decimal, Decimal, Decimal], after: tuple[Decimal, Decimal, Decimal]) -> list[Decimal]:
+    """Each factor's share of ``a1·f1·v1 − a0·f0·v0``: for three factors, factor ``x``'s effect is
+    Δx · [(y0·z0 + y1·z1)/3 + (y0·z1 + y1·z0)/6]. The three effects add up to the change."""
+    effects = []
+    for i in range(3):
+        j, k = [n for n in range(3) if n != i]
+        y0, y1, z0, z1 = before[j], after[j], before[k], after[k]
+        weight = (y0 * z0 + y1 * z1) / 3 + (y0 * z1 + y1 * z0) / 6
+        effects.append((after[i] - before[i]) * weight)
+    return effects
+
+
+def _factors(row: dict) -> tuple[Decimal, Decimal, Decimal]:
+    active, orders, amount = Decimal(row["active"]), Decimal(row["orders"]), row["amount"]
+    return (active, orders / active if active else Decimal(0), amount / orders if orders else Decimal(0))
+
+
+def contribution_change(filters: Filters, base: Period | None = None) -> dict:
+    """The change of members' amount from ``base`` (default: the previous period) to the period,
+    split between active members, frequency and average order value. Two queries."""
+    base = base or filters.period.previous()
+    before, after = _contribution_parts(filters, base), _contribution_parts(filters)
+    effects = [money(e) for e in shapley_split(_factors(before), _factors(after))]
+    change = after["amount"] - before["amount"]
+    # rounding each effect to the cent may leave a cent over: give it to the largest effect
+    rest = change - sum(effects)
+    if rest:
+        largest = max(range(3), key=lambda n: abs(effects[n]))
+        effects[largest] += rest
+    return {
+        "base_period": base.as_dict(), "before": before["amount"], "after": after["amount"], "change": change,
+        "active_members_effect": effects[0], "frequency_effect": effects[1], "average_order_value_effect": effects[2],
+    }
+
+
+def new_vs_returning(filters: Filters, period: Period | None = None) -> dict:
+    """Members' orders and amount split by whether the member's first order ever falls in the period."""
+    start, _end = (period or filters.period).bounds()
+    new = Q(member__stats__first_order_at__gte=start)
+    row = filters.orders(period).filter(member_id__isnull=False).aggregate(
+        new_orders=Count("pk", filter=new), returning_orders=Count("pk", filter=~new),
+        new_members=Count("member_id", filter=new, distinct=True),
+        returning_members=Count("member_id", filter=~new, distinct=True),
+        new_amount=Coalesce(Sum(NET, filter=new), ZERO), returning_amount=Coalesce(Sum(NET, filter=~new), ZERO))
+    total = money(row["new_amount"]) + money(row["returning_amount"])
+    return {
+        "new": {"members": row["new_members"], "orders": row["new_orders"], "amount": money(row["new_amount"]),
+                "share_of_amount": ratio(money(row["new_amount"]), total)},
+        "returning": {"members": row["returning_members"], "orders": row["returning_orders"],
+                      "amount": money(row["returning_amount"]),
+                      "share_of_amount": ratio(money(row["returning_amount"]), total)},
+    }
+
+
+def channel_mix(filters: Filters, period: Period | None = None) -> list[dict]:
+    """Per channel with orders in the period, by amount (largest first)."""
+    rows = list(filters.orders(period).values("channel_id").annotate(
+        orders=Count("pk"), member_orders=Count("pk", filter=Q(member_id__isnull=False)), amount=_sum()))
+    channels = {c.pk: c for c in Channel.objects.filter(pk__in=[r["channel_id"] for r in rows])}
+    total = sum((money(r["amount"]) for r in rows), Decimal("0.00"))
+    result = [{"channel": channels[r["channel_id"]].code, "name": channels[r["channel_id"]].name,
+               "kind": channels[r["channel_id"]].kind, "orders": r["orders"], "member_orders": r["member_orders"],
+               "amount": money(r["amount"]), "share_of_amount": ratio(money(r["amount"]), total)} for r in rows]
+    return sorted(result, key=lambda r: (-r["amount"], r["channel"]))
+
+
+def trend(filters: Filters, period: Period | None = None) -> list[dict]:
+    """One row per business day of the period (zeros included). One query."""
+    period = period or filters.period
+    rows = {dt.date.fromisoformat(r["day"]): r for r in filters.orders(period).annotate(day=local_day("ordered_at"))
+            .values("day").annotate(orders=Count("pk"), member_orders=Count("pk", filter=Q(member_id__isnull=False)),
+                                    amount=_sum(), member_amount=_sum(member_id__isnull=False))}
+    days = []
+    for n in range(period.days):
+        day = period.start + dt.timedelta(days=n)
+        row = rows.get(day, {})
+        days.append({"day": day, "orders": row.get("orders", 0), "member_orders": row.get("member_orders", 0),
+                     "amount": money(row.get("amount")), "member_amount": money(row.get("member_amount"))})
+    return days
+
+
+def hours(filters: Filters, period: Period | None = None) -> list[dict]:
+    """Orders and amount per (ISO weekday, hour) in business time; only the cells with orders."""
+    rows = (filters.orders(period).annotate(weekday=local_weekday("ordered_at"), hour=local_hour("ordered_at"))
+            .values("weekday", "hour").annotate(orders=Count("pk"), amount=_sum()))
+    return sorted(({"weekday": r["weekday"], "hour": r["hour"], "orders": r["orders"], "amount": money(r["amount"])}
+                   for r in rows), key=lambda r: (r["weekday"], r["hour"]))
+
+
+def amount_histogram(filters: Filters, period: Period | None = None, bands=AMOUNT_BANDS) -> list[dict]:
+    """Orders per amount band ``[lower, next lower)``; every band present, zeros included."""
+    whens = [When(net__gte=Decimal(lower), then=Value(n)) for n, lower in reversed(list(enumerate(bands)))]
+    rows = dict(filters.orders(period).annotate(net=NET).annotate(
+        band=Case(*whens, default=Value(0), output_field=IntegerField()))
+        .values("band").annotate(n=Count("pk")).values_list("band", "n"))
+    total = sum(rows.values())
+    return [{"from": Decimal(lower), "to": Decimal(upper) if upper is not None else None,
+             "orders": rows.get(n, 0), "share": ratio(rows.get(n, 0), total)}
+            for n, (lower, upper) in enumerate(itertools.zip_longest(bands, bands[1:]))]
