@@ -115,31 +115,52 @@ def note_bulk_write(model, rows: int) -> None:
 
 
 def _adapter(field):
-    if field.get_internal_type() == "DateTimeField":
+    kind = field.get_internal_type()
+    if kind == "DateTimeField":
         return connection.ops.adapt_datetimefield_value
-    if field.get_internal_type() == "DateField":
+    if kind == "DateField":
         return connection.ops.adapt_datefield_value
+    if kind == "JSONField":
+        return _json_adapter(field)
     return None
 
 
+def _json_adapter(field):
+    def adapt(value):
+        return field.get_db_prep_save(value, connection)
+
+    return adapt
+
+
 def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, returning: bool = False,
-                chunk_size: int = 500) -> list[int]:
+                ignore_conflicts: bool = False, chunk_size: int = 500) -> list[int]:
     """Insert plain tuples: the ingestion hot path's twin of ``bulk_create``.
 
     ``fields`` are attribute names (``order_id``); every non-null column without a database
     default must be given. With ``returning`` the new primary keys come back in row order
     (PostgreSQL, SQLite, MariaDB; on MySQL, which cannot return them, callers use natural keys).
-    PostgreSQL gets ``COPY``; the others a multi-row ``INSERT … VALUES``.
+    With ``ignore_conflicts`` a row clashing with a unique key is skipped (another transaction
+    wrote it first) instead of failing the insert. PostgreSQL gets ``COPY`` (a multi-row
+    ``INSERT … ON CONFLICT DO NOTHING`` when ignoring conflicts); the others a multi-row
+    ``INSERT … VALUES``.
     """
     if not rows:
         return []
+    if returning and ignore_conflicts:
+        raise ValueError("insert_rows cannot return ids of rows it may skip")
     meta = model._meta
     columns = [meta.get_field(name) for name in fields]
     quote = connection.ops.quote_name
     names = [quote(c.column) for c in columns]
     ids: list[int] = []
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and not ignore_conflicts:
+            json_at = [(i, _json_adapter(c)) for i, c in enumerate(columns) if c.get_internal_type() == "JSONField"]
+            if json_at:  # COPY dumps the Jsonb wrapper, not a dict
+                rows = [list(row) for row in rows]
+                for row in rows:
+                    for i, adapt in json_at:
+                        row[i] = adapt(row[i])
             if returning:  # draw the ids first so that they come back in row order
                 cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
                                [meta.db_table, meta.pk.column, len(rows)])
@@ -151,9 +172,12 @@ def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, retur
                     copy.write_row(row)
             return ids
         adapters = [_adapter(column) for column in columns]
-        head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(names)}) VALUES "  # noqa: S608 - quoted names
+        verb = "INSERT IGNORE" if ignore_conflicts and connection.vendor == "mysql" else "INSERT"
+        head = f"{verb} INTO {quote(meta.db_table)} ({', '.join(names)}) VALUES "
         one = "(" + ", ".join(["%s"] * len(columns)) + ")"
         tail = f" RETURNING {quote(meta.pk.column)}" if returning else ""
+        if ignore_conflicts and connection.vendor != "mysql":
+            tail = " ON CONFLICT DO NOTHING"
         for part in chunked(rows, chunk_size):
             params = [adapt(value) if adapt and value is not None else value
                       for row in part for adapt, value in zip(adapters, row, strict=True)]

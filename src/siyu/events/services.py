@@ -11,10 +11,11 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Case, OuterRef, Subquery, Value, When
 from django.db.models.lookups import Exact
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Channel
-from siyu.core.db import ids_by
+from siyu.core.db import ids_by, insert_rows, note_bulk_write
 from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.rows import RowError, RowReader, unknown_reference
 from siyu.events.models import Event, EventKind
@@ -87,7 +88,8 @@ def _apply_events(parsed: list[_EventRow], result: IngestResult) -> None:
     codes = ids_by(Member, "code", (p.member_code for p in parsed))
     identities = lookup_identities([i for p in parsed for i in p.identities])
     existing = set(ids_by(Event, "idempotency_key", (p.key for p in parsed)))
-    events: list[Event] = []
+    now = timezone.now()
+    events: list[tuple] = []
     for p in parsed:
         member_id = (p.member_id if p.member_id in ids else None) or codes.get(p.member_code) or next(
             (identities[i] for i in p.identities if i in identities), None)
@@ -105,14 +107,19 @@ def _apply_events(parsed: list[_EventRow], result: IngestResult) -> None:
             result.duplicates += 1
             continue
         existing.add(p.key)
-        events.append(Event(member_id=member_id, kind=p.kind, occurred_at=p.occurred_at,
-                            store_id=stores.get(p.store_code), channel_id=channels.get(p.channel_code),
-                            properties=p.properties, idempotency_key=p.key))
-    Event.objects.bulk_create(events, batch_size=1000, ignore_conflicts=True)
+        events.append((member_id, p.kind, p.occurred_at, stores.get(p.store_code), channels.get(p.channel_code),
+                       p.properties, p.key, now))
+    # A key another transaction wrote meanwhile is skipped (the unique key decides), not an error.
+    insert_rows(Event, EVENT_FIELDS, events, ignore_conflicts=True)
+    note_bulk_write(Event, len(events))
     result.created += len(events)
-    result.members.update(e.member_id for e in events)
-    _refresh_follows({e.member_id for e in events if e.kind in FOLLOW_KINDS})
-    earn_for_events(event_keys=[e.idempotency_key for e in events])  # points (积分) by the loyalty rules
+    result.members.update(e[0] for e in events)
+    _refresh_follows({e[0] for e in events if e[1] in FOLLOW_KINDS})
+    earn_for_events(event_keys=[e[6] for e in events])  # points (积分) by the loyalty rules
+
+
+EVENT_FIELDS = ["member_id", "kind", "occurred_at", "store_id", "channel_id", "properties", "idempotency_key",
+                "received_at"]
 
 
 FOLLOW_KINDS = (EventKind.FOLLOW, EventKind.UNFOLLOW)
