@@ -8,7 +8,6 @@ row per dedupe key either way, so a member's history shows what was *not* sent a
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.core.db import among, chunked, insert_rows
+from siyu.core.db import among, chunked, insert_rows, note_bulk_write
 from siyu.core.errors import BatchTooLarge, ValidationError
 from siyu.members.models import ContactStatus, Member, MemberStatus, WeComContact
 from siyu.messaging.models import (
@@ -294,11 +293,12 @@ def _insert(fresh: list[Outgoing], templates: dict, now: dt.datetime, hours, cap
                 times.append(send_at)
         status = Status.SUPPRESSED if reason else Status.QUEUED
         rows.append((msg.member_id, msg.template_id, channel, purpose, msg.dedupe_key, msg.source or "",
-                     json.dumps(msg.context, ensure_ascii=False, default=str), status, reason, "", now, send_at,
+                     msg.context, status, reason, "", now, send_at,
                      None if reason else send_at, 0, "", ""))
         keys.append((msg.dedupe_key, status, reason, send_at))
     returning = connection.vendor != "mysql" or connection.mysql_is_mariadb
     ids = insert_rows(OutboxMessage, _COLUMNS, rows, returning=returning, chunk_size=1000)
+    note_bulk_write(OutboxMessage, len(rows))  # keep the planner's statistics up with a bulk enqueue
     if not returning:
         ids_by_key = dict(OutboxMessage.objects.filter(among("dedupe_key", [k[0] for k in keys]))
                           .values_list("dedupe_key", "pk"))
