@@ -27,7 +27,7 @@ from collections import defaultdict
 from django.db import connection, transaction
 from django.utils import timezone
 
-from siyu.core.db import among, insert_rows, update_rows
+from siyu.core.db import among, insert_rows, note_bulk_write, update_rows
 from siyu.journeys.definition import END, step_map
 from siyu.journeys.models import Enrolment, EnrolmentState, Journey, JourneyStatus, JourneyVersion, StepLog
 from siyu.journeys.steps import Context, Item, Move, Stay, run_step
@@ -141,6 +141,8 @@ def advance(items: list[Item], *, now: dt.datetime, versions: dict[int, Context]
 
 def _write(logs, finished, placed, now: dt.datetime) -> None:
     insert_rows(StepLog, _LOG_FIELDS, logs, chunk_size=1000)
+    note_bulk_write(StepLog, len(logs))
+    note_bulk_write(Enrolment, sum(len(ids) for ids in finished.values()) + len(placed))
     for (state, reason), ids in finished.items():
         Enrolment.objects.filter(among("pk", ids)).update(state=state, exit_reason=reason, due_at=None,
                                                           finished_at=now)

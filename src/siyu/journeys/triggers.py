@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from siyu.core.db import among, chunked, update_rows
+from siyu.core.db import among, chunked, note_bulk_write, update_rows
 from siyu.core.time import business_date, business_zone, start_of_day
 from siyu.journeys.definition import first_step
 from siyu.journeys.models import Enrolment, EnrolmentState, Journey, StepLog, StepOutcome, TriggerCursor
@@ -262,6 +262,7 @@ def enrol(*, journey: Journey, version, facts: Iterable[tuple[int, str, dt.datet
         among("member_id", part), journey=journey, entry_key__in=keys).values_list("member_id", "entry_key")}
     rows = [r for r in rows if (r.member_id, r.entry_key) not in entered]
     _insert_enrolments(rows)
+    note_bulk_write(Enrolment, len(rows))
     return len(rows)
 
 
