@@ -372,23 +372,28 @@ def bind_orders_to_identities(*, identities: Sequence[tuple[Ident, int]]) -> int
     """Bind orders waiting for a buyer identity to the member that identity now belongs to.
 
     Called whenever identities are linked to members; refreshes the stats of the members that
-    gained orders. Returns the number of orders bound.
+    gained orders and gives them the points those orders earn (as if the orders had arrived
+    now with their member). Returns the number of orders bound.
     """
     by_kind: dict[str, dict[str, int]] = defaultdict(dict)
     for ident, member_id in identities:
         by_kind[ident.kind][ident.value] = member_id
-    bound = 0
+    bound: list[int] = []
     members: set[int] = set()
     for kind, owners in by_kind.items():
         for chunk in chunked(sorted(owners), 500):
-            waiting = Order.objects.filter(member__isnull=True, buyer_kind=kind, buyer_value__in=chunk)
-            values = set(waiting.values_list("buyer_value", flat=True).distinct())
-            if not values:
+            waiting = list(Order.objects.select_for_update().filter(member__isnull=True, buyer_kind=kind,
+                                                                    buyer_value__in=chunk)
+                           .order_by("pk").values_list("pk", "buyer_value"))
+            if not waiting:
                 continue
-            bound += waiting.update(member_id=Case(
+            values = {v for _pk, v in waiting}
+            Order.objects.filter(pk__in=[pk for pk, _v in waiting]).update(member_id=Case(
                 *[When(buyer_value=v, then=Value(owners[v])) for v in sorted(values)],
                 output_field=IntegerField(),
             ))
+            bound.extend(pk for pk, _v in waiting)
             members.update(owners[v] for v in values)
     refresh_member_stats(members)
-    return bound
+    earn_for_orders(order_ids=bound)  # 积分 for the orders now known to be theirs
+    return len(bound)

@@ -1,14 +1,15 @@
-"""A buyer's lifecycle stage follows orders bound to them after the fact, whichever batch binds them."""
+"""Orders bound to a buyer after the fact: the lifecycle stage and the points follow, whichever batch binds them."""
 
 import pytest
 from django.utils import timezone
 
 from siyu.analytics.models import MemberLifecycle
 from siyu.commerce.services import record_orders
+from siyu.loyalty.models import PointsAccount, PointsEntry
 from siyu.members.contacts import record_wecom_contacts
 from siyu.members.models import Member
 from siyu.members.services import upsert_members
-from tests.factories import make_staff
+from tests.factories import make_program, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -39,3 +40,16 @@ def test_a_wecom_contact_batch_that_binds_waiting_orders_stages_the_buyer(tmall)
     member = Member.objects.get()
     assert list(MemberLifecycle.objects.values_list("member_id", "stage")) == [(member.pk, "churned")]
 
+
+
+def test_orders_bound_later_earn_their_points_once(tmall):
+    program = make_program(brand=tmall.store.brand)
+    record_orders(rows=[_order_by("nick:tb_points", 3)], source="test")  # 99.00 yuan, nobody to credit yet
+
+    upsert_members(rows=[{"phone": "13800138072", "nick": "tb_points"}], source="test")
+    upsert_members(rows=[{"phone": "13800138072", "nick": "tb_points", "name": "again"}], source="test")
+
+    member = Member.objects.get()
+    account = PointsAccount.objects.get(program=program, member=member)
+    assert account.balance == 99
+    assert PointsEntry.objects.filter(account=account).count() == 1
