@@ -12,6 +12,7 @@ urlpatterns = [
     path("console/loyalty/", include("siyu.loyalty.urls")),
     path("console/messaging/", include("siyu.messaging.urls")),
     path("console/journeys/", include("siyu.journeys.urls")),
+    path("console/analytics/", include("siyu.analytics.urls")),
     path("console/", admin.site.urls),
     path("api/v1/", api.urls),
 ]

@@ -1,0 +1,106 @@
+"""The dashboard's tables as header + rows, for CSV and XLSX exports (numbers stay numbers)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+
+from django.utils.translation import gettext as _
+
+from siyu.analytics.metrics import (
+    Filters,
+    channel_mix,
+    cohort_retention,
+    contribution,
+    league,
+    member_share,
+    new_members,
+    online_rate,
+    repurchase,
+    top_products,
+    trend,
+)
+from siyu.analytics.models import RfmClass
+from siyu.analytics.selectors import distribution
+
+
+def _kpis(filters: Filters) -> tuple[list, list]:
+    previous = filters.period.previous()
+    now = {**member_share(filters), **contribution(filters), **new_members(filters),
+           "repurchase": repurchase(filters)["rate"], "online_rate": online_rate(filters)["rate"]}
+    before = {**member_share(filters, previous), **contribution(filters, previous), **new_members(filters, previous),
+              "repurchase": repurchase(filters, previous)["rate"], "online_rate": None}
+    figures = [("amount", _("Sales")), ("by_amount", _("Member share (by amount)")),
+               ("active_members", _("Active members")), ("frequency", _("Purchase frequency")),
+               ("average_order_value", _("Average order value")), ("items_per_order", _("Items per order (连带率)")),
+               ("contribution", _("Member contribution")), ("new_members", _("New members")),
+               ("conversion_rate", _("First-order conversion (30 days)")), ("repurchase", _("Repurchase rate")),
+               ("online_rate", _("Online rate"))]
+    return ([_("figure"), _("this period"), _("previous period")],
+            [[label, now[key], before[key]] for key, label in figures])
+
+
+def _trend(filters: Filters):
+    return ([_("day"), _("orders"), _("members' orders"), _("sales"), _("members' sales")],
+            [[d["day"], d["orders"], d["member_orders"], d["amount"], d["member_amount"]] for d in trend(filters)])
+
+
+def _channels(filters: Filters):
+    return ([_("channel"), _("name"), _("orders"), _("members' orders"), _("sales"), _("share of sales")],
+            [[c["channel"], c["name"], c["orders"], c["member_orders"], c["amount"], c["share_of_amount"]]
+             for c in channel_mix(filters)])
+
+
+def _cohorts(filters: Filters):
+    table = cohort_retention(filters)
+    months = table["months"]
+    header = [_("cohort"), _("members")] + [_("month %(n)s") % {"n": k} for k in range(months)]
+    return header, [[r["cohort"], r["members"], *r["retention"]] for r in table["cohorts"]]
+
+
+def _rfm(filters: Filters):
+    labels = dict(RfmClass.choices)
+    rows = []
+    for brand in distribution(brand_id=filters.brand.pk if filters.brand else None).values():
+        rows.extend([brand["code"], str(labels[klass]), n] for klass, n in brand["rfm"].items())
+    return [_("brand"), _("RFM class"), _("members")], rows
+
+
+def _products(filters: Filters):
+    return ([_("SKU"), _("name"), _("quantity"), _("sales"), _("orders")],
+            [[p["sku"], p["name"], p["quantity"], p["amount"], p["orders"]] for p in top_products(filters, limit=100)])
+
+
+def _league(filters: Filters):
+    return ([_("store"), _("name"), _("members"), _("new members"), _("orders"), _("sales")],
+            [[r["code"], r["name"], r["members"], r["new_members"], r["orders"], r["amount"]]
+             for r in league(filters, limit=500)])
+
+
+TABLES: dict[str, Callable[[Filters], tuple[list, list]]] = {
+    "kpis": _kpis, "trend": _trend, "channels": _channels, "cohorts": _cohorts, "rfm": _rfm,
+    "products": _products, "league": _league,
+}
+
+
+def to_csv(header: list, rows: list) -> bytes:
+    """UTF-8 with a byte-order mark, so Excel opens the Chinese right."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([str(h) for h in header])
+    writer.writerows(rows)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def to_xlsx(header: list, rows: list, title: str) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=title[:31])
+    sheet.append([str(h) for h in header])
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from siyu.analytics import views
+
+app_name = "analytics"
+
+urlpatterns = [
+    path("export/<slug:table>.<slug:fmt>", views.export_view, name="export"),
+]
