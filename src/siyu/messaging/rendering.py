@@ -118,11 +118,13 @@ def render(*, body: str, subject: str = "", html: bool = False, variables: dict)
     """Render a checked template with only the allowed variables (others are dropped)."""
     allowed = {k: v for k, v in variables.items() if k in VARIABLES}
     plain = Context(allowed, autoescape=False)
+    # Django marks rendered output safe; ours is data (plain text, or HTML for a mail client), never
+    # markup for the console: "".join() turns each back into a plain str, escaped wherever it is shown.
     subject_text = " ".join(_text.from_string(subject).render(plain).split()) if subject else ""
     if html:
-        markup = _html.from_string(body).render(Context(allowed, autoescape=True))
+        markup = "".join(_html.from_string(body).render(Context(allowed, autoescape=True)))
         return Rendered(text=unescape(strip_tags(markup)).strip(), subject=subject_text, html=markup)
-    return Rendered(text=_text.from_string(body).render(plain), subject=subject_text)
+    return Rendered(text="".join(_text.from_string(body).render(plain)), subject=subject_text)
 
 
 #: Group send (群发) is one text for many customers: only variables that do not vary per member.
