@@ -159,10 +159,13 @@ def run_floor(args) -> dict:
     from siyu.messaging.models import OutboxMessage
     from siyu.messaging.services import _COLUMNS
 
-    rows = [list(r) for r in OutboxMessage.objects.order_by("pk").values_list(*_COLUMNS)]
-    for row in rows:
-        row[_COLUMNS.index("dedupe_key")] = "floor:" + row[_COLUMNS.index("dedupe_key")]
-        row[_COLUMNS.index("context")] = json.dumps(row[_COLUMNS.index("context")])
+    key_at, context_at = _COLUMNS.index("dedupe_key"), _COLUMNS.index("context")
+    rows = []
+    for row in OutboxMessage.objects.order_by("pk").values_list(*_COLUMNS).iterator(chunk_size=20_000):
+        row = list(row)
+        row[key_at] = "floor:" + row[key_at]
+        row[context_at] = json.dumps(row[context_at])
+        rows.append(tuple(row))
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {connection.ops.quote_name(OutboxMessage._meta.db_table)}")
     started = time.perf_counter()
