@@ -213,3 +213,37 @@ def test_a_refund_lowers_the_amount_but_not_the_order_count(world):
     assert before["amount"] == gross - sum(
         (o.refunded_amount for o in Order.objects.filter(pk__in=filters.orders().values("pk"))), Decimal(0))
     assert before["amount"] < gross
+
+
+@pytest.mark.parametrize("case", ["all", "brand", "store", "segment"])
+def test_lifecycle_counts_each_stage_and_the_moves_into_churned_and_recalled(world, case):
+    from collections import Counter
+
+    from siyu.analytics.models import MemberLifecycle, ModelChange
+    from siyu.analytics.services import recompute_models
+
+    recompute_models(now=dt.datetime(2026, 6, 10, 4, 0, tzinfo=dt.UTC))  # the first scoring: changes in June
+    recompute_models(now=dt.datetime(2026, 12, 10, 4, 0, tzinfo=dt.UTC))  # six months on: many churned
+    filters, ref = both(world, JUNE, case)
+    brand = CASES[case].get("brand")
+    narrowed = case in ("store", "segment")
+    members = {m["pk"] for m in ref.members.values() if ref.member_ok(m)}
+
+    def keep(row) -> bool:
+        if brand and row["brand__code"] != brand:
+            return False
+        return not narrowed or row["member_id"] in members
+    stages = Counter(r["stage"] for r in MemberLifecycle.objects.values("stage", "member_id", "brand__code")
+                     if keep(r))
+    lo, hi = dt.datetime(2026, 5, 31, 16, tzinfo=dt.UTC), dt.datetime(2026, 6, 30, 16, tzinfo=dt.UTC)
+    moves = {value: len({(r["member_id"]) for r in ModelChange.objects.filter(kind="lifecycle").values(
+        "member_id", "new_value", "at", "brand__code") if keep(r) and r["new_value"] == value and lo <= r["at"] < hi})
+        for value in ("churned", "recalled")}
+
+    got = metrics.lifecycle(filters)
+
+    assert got["stages"] == {stage: stages.get(stage, 0) for stage in got["stages"]}
+    assert got["members"] == sum(stages.values()) > 0
+    assert got["churn_rate"] == (Decimal(stages["churned"]) / sum(stages.values())).quantize(Decimal("0.0001"))
+    assert got["churned_in_period"] == moves["churned"]
+    assert got["recalled_in_period"] == moves["recalled"]
