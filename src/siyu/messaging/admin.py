@@ -4,6 +4,7 @@ the outbox and unsubscribes are read-only (written by the services and the deliv
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from unfold.contrib.filters.admin import ChoicesDropdownFilter, RelatedDropdownFilter
@@ -21,6 +22,8 @@ class MessageTemplateAdmin(ConsoleAdmin):
     list_filter = [("channel", ChoicesDropdownFilter), ("purpose", ChoicesDropdownFilter), "is_active"]
     search_fields = ["code", "name"]
     readonly_fields = ["variables_help", "preview"]
+    formfield_overrides = {**ConsoleAdmin.formfield_overrides, models.URLField: {
+        **ConsoleAdmin.formfield_overrides.get(models.URLField, {}), "assume_scheme": "https"}}
     fieldsets = [
         (None, {"fields": ["code", "name", "channel", "purpose", "is_active"]}),
         (_("Content"), {"fields": ["subject", "body", "variables_help", "preview"]}),
