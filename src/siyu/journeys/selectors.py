@@ -113,10 +113,8 @@ def _message_statuses(member_id: int, ids: list[int]) -> dict[int, str]:
     before = None
     while wanted - set(found):  # page back through the member's outbox until every id is seen
         page = messages_for_member(member_id, before_id=before, limit=200)
-        if not page:
+        found.update({m.pk: m.status for m in page.messages if m.pk in wanted})
+        if page.next is None or page.next < min(wanted):
             break
-        found.update({m.pk: m.status for m in page if m.pk in wanted})
-        if page[-1].pk < min(wanted):
-            break
-        before = page[-1].pk
+        before = page.next
     return found
