@@ -149,3 +149,35 @@ def test_the_dashboard_runs_a_bounded_number_of_queries(world, boss, django_asse
 
     with django_assert_max_num_queries(40):
         client.get("/console/", MAY)
+
+
+def test_one_click_on_the_rfm_grid_makes_a_segment_of_that_class(world, boss):
+    from siyu.analytics.services import recompute_models
+    from siyu.segments.models import Segment
+
+    recompute_models(now=dt.datetime(2026, 6, 10, 4, 0, tzinfo=dt.UTC))
+    client = login(boss)
+    html = client.get("/console/", {**MAY, "brand": "brand-a"}).content.decode()
+    assert 'data-make-segment="important_value"' in html
+
+    response = client.post("/console/analytics/rfm-segment/", {"rfm_class": "general_retain", "brand": "brand-a"})
+    again = client.post("/console/analytics/rfm-segment/", {"rfm_class": "general_retain", "brand": "brand-a"})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/console/segment-builder/edit/rfm-brand-a-general-retain/"
+    assert again["Location"] == response["Location"]
+    segment = Segment.objects.get(code="rfm-brand-a-general-retain")  # the second click updated it
+    assert segment.rule == {"model": "rfm_class", "op": "eq", "value": "general_retain", "brand": "brand-a"}
+    from siyu.analytics.models import MemberRfm
+
+    assert segment.size == MemberRfm.objects.filter(brand__code="brand-a", rfm_class="general_retain").count() > 0
+    assert client.post("/console/analytics/rfm-segment/", {"rfm_class": "nonsense"}).status_code == 404
+
+
+def test_making_a_segment_needs_the_permission(world):
+    user = make_user("viewer", "commerce.view_order")
+
+    html = login(user).get("/console/", MAY).content.decode()
+
+    assert "data-make-segment" not in html
+    assert login(user).post("/console/analytics/rfm-segment/", {"rfm_class": "general_retain"}).status_code == 403

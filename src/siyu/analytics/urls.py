@@ -6,4 +6,5 @@ app_name = "analytics"
 
 urlpatterns = [
     path("export/<slug:table>.<slug:fmt>", views.export_view, name="export"),
+    path("rfm-segment/", views.rfm_segment_view, name="rfm_segment"),
 ]

@@ -1,14 +1,21 @@
-"""Console views of the analytics: exports of the dashboard's tables (CSV or XLSX)."""
+"""Console views of the analytics: exports of the dashboard's tables (CSV or XLSX), and an RFM
+class of the grid made a segment in one click."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 
 from siyu.analytics.exports import TABLES, to_csv, to_xlsx
+from siyu.analytics.models import RfmClass
 from siyu.console.dashboard import filters_from_request
+from siyu.org.models import Brand
+from siyu.segments.services import save_segment
 
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8",
                  "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -29,3 +36,30 @@ def export_view(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
     name = f"{table}-{filters.period.start.isoformat()}-{filters.period.end.isoformat()}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@staff_member_required
+@require_POST
+def rfm_segment_view(request: HttpRequest) -> HttpResponse:
+    """One click on the RFM grid: a dynamic segment of that class (with the brand, if one is
+    chosen), saved through ``save_segment`` (the same code again updates it), then opened in the
+    segment builder."""
+    if not request.user.has_perm("segments.add_segment"):
+        raise PermissionDenied
+    klass = request.POST.get("rfm_class", "")
+    brand_code = request.POST.get("brand") or None
+    if klass not in RfmClass.values:
+        raise Http404
+    brand = Brand.objects.filter(code=brand_code).first() if brand_code else None
+    if brand_code and brand is None:
+        raise Http404
+    rule = {"model": "rfm_class", "op": "eq", "value": klass}
+    if brand is not None:
+        rule["brand"] = brand.code
+    code = f"rfm-{brand.code if brand else 'all'}-{klass}".replace("_", "-")[:64]
+    label = str(dict(RfmClass.choices)[klass])
+    name = f"{brand.name} · {label}" if brand else label
+    segment = save_segment(code=code, name=name[:100], rule=rule, user=request.user,
+                           description=_("From the RFM grid of the dashboard"))
+    messages.success(request, _("Segment %(name)s: %(n)s members") % {"name": segment.name, "n": segment.size})
+    return redirect("segments:builder_edit", code=segment.code)

@@ -207,6 +207,7 @@ def dashboard_context(request: HttpRequest) -> dict:
         "channels": channels,
         "cohorts": cohorts,
         "rfm": rfm,
+        "may_segment": request.user.has_perm("segments.add_segment"),
         "online": {name: percent(v["rate"]) for name, v in online["by_channel"].items()},
         "chart_trend": json.dumps(chart_trend, ensure_ascii=False),
         "chart_channels": json.dumps(chart_channels, ensure_ascii=False),
