@@ -12,24 +12,25 @@ from siyu.analytics.metrics import (
     Filters,
     channel_mix,
     cohort_retention,
-    contribution,
     league,
-    member_share,
     new_members,
     online_rate,
     repurchase,
     top_products,
     trend,
 )
+from siyu.analytics.metrics.sales import share_and_contribution
 from siyu.analytics.models import RfmClass
 from siyu.analytics.selectors import distribution
 
 
 def _kpis(filters: Filters) -> tuple[list, list]:
     previous = filters.period.previous()
-    now = {**member_share(filters), **contribution(filters), **new_members(filters),
+    share, parts = share_and_contribution(filters)
+    share_before, parts_before = share_and_contribution(filters, previous)
+    now = {**share, **parts, **new_members(filters),
            "repurchase": repurchase(filters)["rate"], "online_rate": online_rate(filters)["rate"]}
-    before = {**member_share(filters, previous), **contribution(filters, previous), **new_members(filters, previous),
+    before = {**share_before, **parts_before, **new_members(filters, previous),
               "repurchase": repurchase(filters, previous)["rate"], "online_rate": None}
     figures = [("amount", _("Sales")), ("by_amount", _("Member share (by amount)")),
                ("active_members", _("Active members")), ("frequency", _("Purchase frequency")),

@@ -23,8 +23,6 @@ from siyu.analytics.metrics import (
     Period,
     channel_mix,
     cohort_retention,
-    contribution,
-    member_share,
     new_members,
     online_rate,
     repurchase,
@@ -32,6 +30,7 @@ from siyu.analytics.metrics import (
     trend,
 )
 from siyu.analytics.metrics.definitions import DEFINITIONS
+from siyu.analytics.metrics.sales import share_and_contribution
 from siyu.analytics.models import RfmClass
 from siyu.analytics.selectors import distribution
 from siyu.commerce.models import Channel
@@ -134,8 +133,8 @@ def dashboard_context(request: HttpRequest) -> dict:
     filters, errors = filters_from_request(request)
     previous = filters.period.previous()
 
-    share, share_before = member_share(filters), member_share(filters, previous)
-    parts, parts_before = contribution(filters), contribution(filters, previous)
+    share, parts = share_and_contribution(filters)
+    share_before, parts_before = share_and_contribution(filters, previous)
     new, new_before = new_members(filters), new_members(filters, previous)
     again, again_before = repurchase(filters), repurchase(filters, previous)
     online = online_rate(filters)

@@ -24,40 +24,59 @@ def _sum(expression=NET, **filter_kw):
     return Coalesce(Sum(expression, filter=Q(**filter_kw) if filter_kw else None), ZERO)
 
 
-def member_share(filters: Filters, period: Period | None = None) -> dict:
-    """Orders and amount by members over all orders and amount. One query."""
+def _summary(filters: Filters, period: Period | None = None) -> dict:
+    """Everyone's and members' orders, amount and items, and the distinct members: one scan."""
+    members = Q(member_id__isnull=False)
     row = filters.orders(period).aggregate(
-        orders=Count("pk"), member_orders=Count("pk", filter=Q(member_id__isnull=False)),
-        amount=_sum(), member_amount=_sum(member_id__isnull=False))
+        orders=Count("pk"), member_orders=Count("pk", filter=members), amount=_sum(),
+        member_amount=_sum(member_id__isnull=False), active=Count("member_id", distinct=True),
+        items=Coalesce(Sum("item_count", filter=members), 0))
+    row["amount"], row["member_amount"] = money(row["amount"]), money(row["member_amount"])
+    return row
+
+
+def _share(row: dict) -> dict:
     return {
         "orders": row["orders"], "member_orders": row["member_orders"],
-        "amount": money(row["amount"]), "member_amount": money(row["member_amount"]),
+        "amount": row["amount"], "member_amount": row["member_amount"],
         "by_orders": ratio(row["member_orders"], row["orders"]),
-        "by_amount": ratio(money(row["member_amount"]), money(row["amount"])),
+        "by_amount": ratio(row["member_amount"], row["amount"]),
     }
 
 
-def _contribution_parts(filters: Filters, period: Period | None = None) -> dict:
-    row = filters.orders(period).filter(member_id__isnull=False).aggregate(
-        active=Count("member_id", distinct=True), orders=Count("pk"), amount=_sum(),
-        items=Coalesce(Sum("item_count"), 0))
-    row["amount"] = money(row["amount"])
-    return row
+def _contribution(row: dict) -> dict:
+    active, orders, amount, items = row["active"], row["member_orders"], row["member_amount"], row["items"]
+    return {
+        "active_members": active, "orders": orders, "amount": amount, "items": items,
+        "frequency": ratio(orders, active),
+        "average_order_value": ratio(amount, orders, Decimal("0.01")),
+        "items_per_order": ratio(items, orders),
+        "per_member": ratio(amount, active, Decimal("0.01")),
+        "contribution": amount,
+    }
+
+
+def member_share(filters: Filters, period: Period | None = None) -> dict:
+    """Orders and amount by members over all orders and amount. One query."""
+    return _share(_summary(filters, period))
 
 
 def contribution(filters: Filters, period: Period | None = None) -> dict:
     """Active members × purchase frequency × average order value (= members' amount), items per
     order, and the contribution per active member. One query."""
-    row = _contribution_parts(filters, period)
-    return {
-        "active_members": row["active"], "orders": row["orders"], "amount": row["amount"],
-        "items": row["items"],
-        "frequency": ratio(row["orders"], row["active"]),
-        "average_order_value": ratio(row["amount"], row["orders"], Decimal("0.01")),
-        "items_per_order": ratio(row["items"], row["orders"]),
-        "per_member": ratio(row["amount"], row["active"], Decimal("0.01")),
-        "contribution": row["amount"],
-    }
+    return _contribution(_summary(filters, period))
+
+
+def share_and_contribution(filters: Filters, period: Period | None = None) -> tuple[dict, dict]:
+    """:func:`member_share` and :func:`contribution` from one scan (the dashboard shows both)."""
+    row = _summary(filters, period)
+    return _share(row), _contribution(row)
+
+
+def _contribution_parts(filters: Filters, period: Period | None = None) -> dict:
+    row = _summary(filters, period)
+    return {"active": row["active"], "orders": row["member_orders"], "amount": row["member_amount"],
+            "items": row["items"]}
 
 
 def shapley_split(before: tuple[Decimal, Decimal, Decimal], after: tuple[Decimal, Decimal, Decimal]) -> list[Decimal]:
