@@ -96,14 +96,14 @@ def update_journey(*, journey: Journey, name: str | None = None, description: st
     return journey
 
 
-def _transition(journey: Journey, allowed: Sequence[str], to: str, *, actor: str, user, action: str) -> Journey:
+def _transition(journey: Journey, allowed: Sequence[str], to: str, *, actor: str, user) -> Journey:
     journey = Journey.objects.select_for_update().get(pk=journey.pk)
     if journey.status == to:
         return journey  # repeating a transition changes nothing
     if journey.status not in allowed:
-        raise Conflict(_("a %(status)s journey cannot be %(action)s") % {"status": journey.get_status_display(),
-                                                                           "action": action},
-                       code="invalid_transition", field="status")
+        raise Conflict(_("the journey is %(status)s and cannot become %(to)s") % {
+            "status": journey.get_status_display(), "to": JourneyStatus(to).label},
+            code="invalid_transition", field="status")
     old = journey.status
     journey.status = to
     journey.save(update_fields=["status", "updated_at"])
@@ -118,7 +118,7 @@ def activate_journey(*, journey: Journey, actor: str = "", user=None, now: dt.da
     due members move on the next tick."""
     with transaction.atomic():
         journey = _transition(journey, (JourneyStatus.DRAFT, JourneyStatus.PAUSED), JourneyStatus.LIVE,
-                              actor=actor, user=user, action=_("started"))
+                              actor=actor, user=user)
         start_cursors(journey, journey.current_version.definition, now=now or timezone.now())
     return journey
 
@@ -126,8 +126,7 @@ def activate_journey(*, journey: Journey, actor: str = "", user=None, now: dt.da
 def pause_journey(*, journey: Journey, actor: str = "", user=None) -> Journey:
     """Pause: nobody enters or moves until it resumes (members keep their place)."""
     with transaction.atomic():
-        return _transition(journey, (JourneyStatus.LIVE,), JourneyStatus.PAUSED, actor=actor, user=user,
-                           action=_("paused"))
+        return _transition(journey, (JourneyStatus.LIVE,), JourneyStatus.PAUSED, actor=actor, user=user)
 
 
 def stop_journey(*, journey: Journey, actor: str = "", user=None, now: dt.datetime | None = None) -> Journey:
@@ -135,7 +134,7 @@ def stop_journey(*, journey: Journey, actor: str = "", user=None, now: dt.dateti
     now = now or timezone.now()
     with transaction.atomic():
         journey = _transition(journey, (JourneyStatus.DRAFT, JourneyStatus.LIVE, JourneyStatus.PAUSED),
-                              JourneyStatus.STOPPED, actor=actor, user=user, action=_("stopped"))
+                              JourneyStatus.STOPPED, actor=actor, user=user)
         Enrolment.objects.filter(journey=journey, state=EnrolmentState.ACTIVE).update(
             state=EnrolmentState.EXITED, due_at=None, finished_at=now, exit_reason="stopped")
     return journey
