@@ -56,3 +56,14 @@ def test_a_late_tick_catches_up_in_order(cadence_templates):
     assert [by_template[m.template_id] for m in outbox(member=someone)] == [3, 7, 15]
     enrolment = Enrolment.objects.get(member=someone)
     assert (enrolment.step, local(enrolment.due_at)) == ("d30", at("2026-03-31 10:00"))
+
+
+def test_the_cadence_helper_builds_the_same_journey(cadence_templates):
+    from siyu.journeys.services import cadence_definition as build
+
+    start = at("2026-03-01 00:00")
+    live("helper", build(template_ids=cadence_templates), now=start)
+    someone = member(joined=at("2026-03-01 12:00"))
+    run(start + dt.timedelta(hours=13), at("2026-04-01 00:00"))
+    by_template = {pk: day for day, pk in cadence_templates.items()}
+    assert [by_template[m.template_id] for m in outbox(member=someone)] == [3, 7, 15, 30]

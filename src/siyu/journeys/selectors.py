@@ -28,6 +28,18 @@ def journey_by_code(code: str) -> Journey:
     return journey
 
 
+def journey_counts(journey_ids: list[int]) -> dict[int, dict[str, int]]:
+    """``{journey_id: {"entered", "active", "goal_reached"}}`` for a list page, in one query over
+    the enrolments (no step log)."""
+    counts: dict[int, dict[str, int]] = {pk: {"entered": 0, "active": 0, "goal_reached": 0} for pk in journey_ids}
+    rows = (Enrolment.objects.filter(journey_id__in=journey_ids).values("journey_id")
+            .annotate(entered=Count("id"), active=Count("id", filter=Q(state=EnrolmentState.ACTIVE)),
+                      goal_reached=Count("id", filter=Q(converted_at__isnull=False))).order_by())
+    for row in rows:
+        counts[row.pop("journey_id")] = row
+    return counts
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 

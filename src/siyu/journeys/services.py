@@ -169,3 +169,24 @@ def enrol_members(*, journey: Journey, member_ids: Sequence[int], entry_key: str
                            field="member_ids")
         return enrol(journey=journey, version=journey.current_version, now=now,
                      facts=[(m, f"manual:{entry_key.strip()}", now, None) for m in ids])
+
+
+#: The classic lifecycle cadence (DOMAIN.md §8): days after joining.
+CADENCE_DAYS = (3, 7, 15, 30, 60, 90, 150)
+
+
+def cadence_definition(*, template_ids: dict[int, int], at: str = "10:00", goal_days: int | None = 30) -> dict:
+    """The 3/7/15/30-day, month 2/3/5 journey as one definition: for each day of
+    :data:`CADENCE_DAYS` in ``template_ids`` (``{day: message template id}``), wait until that day
+    after joining at ``at`` business time, then send. With ``goal_days``, a first order within that
+    many days of joining ends the journey as a conversion. For the demo and as a starting point."""
+    steps: list[dict] = []
+    for day in CADENCE_DAYS:
+        if day in template_ids:
+            steps.append({"key": f"d{day}", "kind": "wait", "mode": "days_after_entry", "days": day, "at": at})
+            steps.append({"key": f"m{day}", "kind": "send", "template_id": template_ids[day],
+                          "label": _("day %(n)s") % {"n": day}})
+    definition: dict = {"trigger": {"kind": "joined"}, "reentry": {"policy": "once"}, "steps": steps}
+    if goal_days:
+        definition["goal"] = {"kind": "order_placed", "within_days": goal_days}
+    return definition

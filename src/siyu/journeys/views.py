@@ -82,7 +82,9 @@ def _context(request: HttpRequest, **extra) -> dict:
 @staff_member_required
 def journey_list(request: HttpRequest) -> HttpResponse:
     _need(request, "view")
-    rows = [{"journey": j, "stats": selectors.journey_stats(j)} for j in selectors.journeys()[:200]]
+    journeys = list(selectors.journeys()[:200])
+    counts = selectors.journey_counts([j.pk for j in journeys])
+    rows = [{"journey": j, "stats": counts[j.pk]} for j in journeys]
     return TemplateResponse(request, "journeys/list.html", _context(
         request, title=_("Journeys"), rows=rows, may_add=request.user.has_perm("journeys.add_journey")))
 
