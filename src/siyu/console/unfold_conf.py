@@ -15,6 +15,8 @@ from django.utils.translation import gettext_lazy as _
 IMPORT_URL = "/console/import/"
 #: The segment builder page (a new segment; saved ones open from the segment list).
 SEGMENT_BUILDER_URL = "/console/segment-builder/"
+#: The journeys list (lifecycle automation), with their diagrams and live statistics.
+JOURNEYS_URL = "/console/journeys/"
 
 
 def can_view(perm: str) -> Callable:
@@ -108,6 +110,24 @@ NAVIGATION = [
             _model(_("Coupon issue runs"), "send", "loyalty", "couponissue"),
             _model(_("Points mall rewards"), "storefront", "loyalty", "reward"),
             _model(_("Reward redemptions"), "shopping_bag", "loyalty", "rewardredemption"),
+        ],
+    },
+    {
+        "title": _("Automation and messaging"),
+        "separator": True,
+        "items": [
+            {
+                "title": _("Journeys"),
+                "icon": "route",
+                "link": JOURNEYS_URL,
+                "permission": can_view("journeys.view_journey"),
+            },
+            _model(_("Journey enrolments"), "directions_walk", "journeys", "enrolment"),
+            _model(_("Journey step log"), "list_alt", "journeys", "steplog"),
+            _model(_("Guide tasks"), "assignment", "journeys", "guidetask"),
+            _model(_("Message templates"), "edit_note", "messaging", "messagetemplate"),
+            _model(_("Outbox"), "outbox", "messaging", "outboxmessage"),
+            _model(_("Unsubscribes"), "unsubscribe", "messaging", "unsubscribe"),
         ],
     },
     {
