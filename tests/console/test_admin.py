@@ -135,6 +135,15 @@ def test_a_console_user_without_a_staff_record_sees_no_members(client, shop):
 
 # Read-only facts, editable organisation ----------------------------------------------------
 
+def test_the_member_page_links_to_the_members_journeys_and_messages(boss, shop):
+    member = shop.sh_members[0]
+
+    page = boss.get(f"{MEMBERS}{member.pk}/change/").content.decode()
+    history = boss.get(f"/console/journeys/members/{member.pk}/")
+
+    assert f'href="/console/journeys/members/{member.pk}/"' in page
+    assert history.status_code == 200
+
 def test_the_member_change_page_is_read_only(boss, shop):
     member = shop.sh_members[0]
     url = f"{MEMBERS}{member.pk}/change/"

@@ -166,7 +166,7 @@ class MemberAdmin(ScopedMixin, FactAdmin):
     ]
     ordering = ["-id"]
     fieldsets = [
-        (None, {"fields": ["code", "name", "phone", "status", "store", "guide", "joined_at", "loyalty"]}),
+        (None, {"fields": ["code", "name", "phone", "status", "store", "guide", "joined_at", "loyalty", "journeys"]}),
         (_("Profile"), {"classes": ["tab"], "fields": [
             "gender", "birthday", "email", "city", "community", "house_number", "occupation",
             "source_channel", "merged_into"]}),
@@ -180,6 +180,11 @@ class MemberAdmin(ScopedMixin, FactAdmin):
     def loyalty(self, obj: Member) -> str:
         return format_html('<a class="text-primary-600 dark:text-primary-500" href="{}">{}</a>',
                            reverse("loyalty:member", args=[obj.pk]), _("Points, tier and benefits"))
+
+    @admin.display(description=_("journeys"))
+    def journeys(self, obj: Member) -> str:
+        return format_html('<a class="text-primary-600 dark:text-primary-500" href="{}">{}</a>',
+                           reverse("journeys:member", args=[obj.pk]), _("Journey steps and messages"))
 
     @admin.display(description=_("orders"), ordering="stats__order_count")
     def order_count(self, obj: Member):
