@@ -98,11 +98,17 @@ def render_svg(definition: dict, stats: dict | None = None) -> str:
              f'aria-label="{escape(_("journey diagram"))}" font-family="sans-serif" font-size="12">',
              '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
              'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#64748b"/></marker></defs>']
+    into_end = sum(1 for step in steps for target, _w in successors(step) if target == END)
+    arrived = 0
     for step in steps:
         x, y = pos[step["key"]]
-        for target, where in successors(step):
+        outs = successors(step)
+        for n, (target, where) in enumerate(outs):
             tx, ty = exit_pos if target == END else pos[target]
-            x1, y1, x2, y2 = x + NODE_W / 2, y + NODE_H, tx + NODE_W / 2, ty
+            x1, y1, x2, y2 = x + NODE_W / 2 + (n - (len(outs) - 1) / 2) * 24, y + NODE_H, tx + NODE_W / 2, ty
+            if target == END:  # spread the arrows into the end node
+                x2 += (arrived - (into_end - 1) / 2) * min(24, (NODE_W - 40) / max(into_end, 1))
+                arrived += 1
             parts.append(f'<path d="M {x1:.0f} {y1:.0f} C {x1:.0f} {y1 + 30:.0f}, {x2:.0f} {y2 - 30:.0f}, '
                          f'{x2:.0f} {y2 - 2:.0f}" fill="none" stroke="#64748b" stroke-width="1.5" '
                          f'marker-end="url(#arrow)"/>')
@@ -116,6 +122,7 @@ def render_svg(definition: dict, stats: dict | None = None) -> str:
         x, y = pos[step["key"]]
         colour = COLOURS.get(step["kind"], ACTION_COLOUR)
         title = step.get("label") or kind_label(step)
+        line = " · ".join(t for t in (kind_label(step) if step.get("label") else "", describe(step)) if t)
         info = counts.get(step["key"], {})
         done = sum(info.get("outcomes", {}).values())
         parts.append(f'<g data-step="{escape(step["key"])}"><rect x="{x:.0f}" y="{y:.0f}" width="{NODE_W}" '
@@ -124,7 +131,7 @@ def render_svg(definition: dict, stats: dict | None = None) -> str:
                      f'<text x="{x + NODE_W - 10:.0f}" y="{y + 18:.0f}" text-anchor="end" fill="#64748b">'
                      f'{escape(step["key"])}</text>'
                      f'<text x="{x + 10:.0f}" y="{y + 37:.0f}" fill="#334155">'
-                     f'{escape(_cut(kind_label(step) + " · " + describe(step), 32))}</text>')
+                     f'{escape(_cut(line, 32))}</text>')
         if stats is not None:
             line = _("here now %(now)s · passed %(done)s") % {"now": info.get("now", 0), "done": done}
             parts.append(f'<text x="{x + 10:.0f}" y="{y + 56:.0f}" fill="#0f766e">{escape(line)}</text>')
