@@ -235,4 +235,5 @@ def dashboard_callback(request: HttpRequest, context: dict) -> dict:
     app list for everyone else."""
     if request.user.has_perm("commerce.view_order"):
         context["dashboard"] = dashboard_context(request)
+        context["title"] = _("Dashboard")
     return context

@@ -7,7 +7,7 @@
     var root = document.getElementById("siyu-dashboard");
     if (!root || !window.Chart) return;
     var lang = document.documentElement.lang === "en" ? "en-US" : "zh-CN";
-    var money = new Intl.NumberFormat(lang, { style: "currency", currency: "CNY", maximumFractionDigits: 0 });
+    var money = new Intl.NumberFormat(lang, { style: "currency", currency: "CNY", currencyDisplay: "narrowSymbol", maximumFractionDigits: 0 });
     var count = new Intl.NumberFormat(lang);
     var palette = ["#9333ea", "#0ea5e9", "#f59e0b", "#10b981", "#ef4444", "#6366f1", "#84cc16", "#ec4899"];
 
