@@ -87,6 +87,26 @@ def test_a_filter_narrows_every_figure(world, boss):
     assert kpi(html, "amount") == str(expected.member_share()["amount"])
     assert kpi(html, "active_members") == str(expected.contribution()["active_members"])
     assert '<option value="sh-01" selected>' in html
+    from siyu.org.models import Store
+
+    store_id = Store.objects.get(code="sh-01").pk
+    orders_link = (f"/console/commerce/order/?ordered_at_from=2026-05-01&amp;ordered_at_to=2026-05-31"
+                   f"&amp;store__id__exact={store_id}")
+    assert orders_link in html  # the figures drill down to the orders behind them
+
+
+def test_the_order_list_a_kpi_links_to_holds_the_orders_counted(world, boss):
+    client = login(boss)
+    html = client.get("/console/", {**MAY, "store": "sh-01"}).content.decode()
+    start = html.index('data-kpi="amount"')
+    link = html[html.index('href="', start) + 6:html.index('"', html.index('href="', start) + 6)].replace("&amp;", "&")
+
+    listing = client.get(link)
+
+    assert listing.status_code == 200
+    expected = Reference(**MAY_REF, store="sh-01")
+    counted = [o for o in expected.orders if expected.order_ok(o)]
+    assert all(f"/console/commerce/order/{o['pk']}/change/" in listing.content.decode() for o in counted)
 
 
 def test_a_store_manager_sees_only_their_stores_members(world):

@@ -158,6 +158,12 @@ def dashboard_context(request: HttpRequest) -> dict:
         _kpi("online_rate", _("Online rate"), online["rate"], None, percent, rate=True),
     ]
 
+    orders_link, members_link = _drill_links(filters)
+    for item in kpis:
+        item["link"] = members_link if item["key"] in ("new_members", "conversion", "online_rate") else orders_link
+        if item["key"] == "online_rate":
+            item["link"] = reverse("admin:members_member_changelist")
+
     days = trend(filters)
     channels = channel_mix(filters)
     last = filters.period.end - dt.timedelta(days=1)
@@ -212,6 +218,20 @@ def dashboard_context(request: HttpRequest) -> dict:
         "chart_channels": json.dumps(chart_channels, ensure_ascii=False),
         "definitions": {key: {"title": str(t), "text": str(d)} for key, (t, d) in DEFINITIONS.items()},
     }
+
+
+def _drill_links(filters: Filters) -> tuple[str, str]:
+    """The order list of the period (with the channel and store, which it can filter on) and the
+    member list of the members who joined in it."""
+    last = (filters.period.end - dt.timedelta(days=1)).isoformat()
+    orders = {"ordered_at_from": filters.period.start.isoformat(), "ordered_at_to": last}
+    members = {"joined_at_from": filters.period.start.isoformat(), "joined_at_to": last}
+    if filters.channel is not None:
+        orders["channel__id__exact"] = filters.channel.pk
+    if filters.store is not None:
+        orders["store__id__exact"] = members["store__id__exact"] = filters.store.pk
+    return (reverse("admin:commerce_order_changelist") + "?" + urlencode(orders),
+            reverse("admin:members_member_changelist") + "?" + urlencode(members))
 
 
 def _rfm_grid(filters: Filters) -> dict:
