@@ -380,3 +380,54 @@ class Reference:
                 sales[key][0] += 1
                 sales[key][1] += self.net(o)
         return {k: (owned[k][0], owned[k][1], sales[k][0], sales[k][1]) for k in set(owned) | set(sales)}
+
+    # product analysis
+    def period_lines(self):
+        orders = {o["pk"]: o for o in self.period_orders()}
+        return [line for line in OrderLine.objects.values("order_id", "product_id", "quantity")
+                if line["order_id"] in orders and line["product_id"] is not None], orders
+
+    def co_purchase(self, min_orders=2):
+        lines, _orders = self.period_lines()
+        products = defaultdict(set)
+        for line in lines:
+            products[line["order_id"]].add(line["product_id"])
+        total = len(products)
+        with_a = Counter(p for ps in products.values() for p in ps)
+        pairs = Counter((a, b) for ps in products.values() for a in ps for b in ps if a < b)
+        skus = dict(Product.objects.values_list("pk", "sku"))
+        rows = [{"a": skus[a], "b": skus[b], "orders": n, "support": rate(n, total),
+                 "confidence_a_b": rate(n, with_a[a]), "confidence_b_a": rate(n, with_a[b]),
+                 "lift": rate(Decimal(n) * total, Decimal(with_a[a]) * with_a[b])}
+                for (a, b), n in pairs.items() if n >= min_orders]
+        return {"orders": total, "pairs": sorted(rows, key=lambda r: (-r["orders"], r["a"], r["b"]))[:20]}
+
+    def product_repurchase(self, min_buyers=2):
+        lines, orders = self.period_lines()
+        bought = defaultdict(lambda: defaultdict(set))
+        for line in lines:
+            member = orders[line["order_id"]]["member_id"]
+            if member is not None:
+                bought[line["product_id"]][member].add(line["order_id"])
+        skus = dict(Product.objects.values_list("pk", "sku"))
+        rows = []
+        for product, members in bought.items():
+            again = sum(1 for os in members.values() if len(os) >= 2)
+            if len(members) >= min_buyers:
+                rows.append({"sku": skus[product], "buyers": len(members), "repeat_buyers": again,
+                             "rate": rate(again, len(members))})
+        return sorted(rows, key=lambda r: (-r["rate"], -r["buyers"], r["sku"]))[:20]
+
+    def slow_movers(self, days=30):
+        recent = Reference(start=self.end - dt.timedelta(days=days), end=self.end, scope_store=self.scope_store,
+                           **self.filters)
+        sold = {line["product_id"] for line in recent.period_lines()[0]}
+        lines = OrderLine.objects.values("order_id", "product_id")
+        at = {o["pk"]: o["ordered_at"] for o in self.orders if self.order_ok(o, timed=False)}
+        result = []
+        for p in Product.objects.filter(is_active=True).order_by("sku").values("pk", "sku"):
+            if p["pk"] not in sold:
+                times = [at[line["order_id"]] for line in lines if line["product_id"] == p["pk"]
+                         and line["order_id"] in at]
+                result.append({"sku": p["sku"], "last_sold_at": max(times) if times else None})
+        return result

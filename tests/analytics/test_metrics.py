@@ -247,3 +247,19 @@ def test_lifecycle_counts_each_stage_and_the_moves_into_churned_and_recalled(wor
     assert got["churn_rate"] == (Decimal(stages["churned"]) / sum(stages.values())).quantize(Decimal("0.0001"))
     assert got["churned_in_period"] == moves["churned"]
     assert got["recalled_in_period"] == moves["recalled"]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("period", ["may", "empty"])
+def test_product_analysis_matches_the_plain_python_computation(world, case, period):
+    from siyu.commerce.models import Product
+
+    Product.objects.create(sku="NEVER-SOLD", name="从未售出", price="9.90")
+    Product.objects.create(sku="DELISTED", name="已下架", price="9.90", is_active=False)
+    filters, ref = both(world, PERIODS[period], case)
+
+    assert metrics.co_purchase(filters) == ref.co_purchase()
+    assert metrics.product_repurchase(filters) == ref.product_repurchase()
+    slow = metrics.slow_movers(filters, days=10)
+    assert [{"sku": r["sku"], "last_sold_at": r["last_sold_at"]} for r in slow] == ref.slow_movers(days=10)
+    assert "NEVER-SOLD" in [r["sku"] for r in slow] and "DELISTED" not in [r["sku"] for r in slow]

@@ -103,11 +103,13 @@ class MetricQuery(Schema):
     store: str | None = Field(None, description="Store code")
     channel: str | None = Field(None, description="Sales channel code")
     segment: str | None = Field(None, description="Segment code: only its members")
-    within_days: int = Field(30, ge=1, le=365, description="new_members: the first-order conversion window (days)")
+    within_days: int = Field(30, ge=1, le=365, description="new_members: the first-order conversion window "
+                                                           "(days); slow_movers: days without a sale")
     basis: Literal["joined", "first_order"] = Field(
         "joined", description="cohorts: group by joining or first-order month")
     by: Literal["store", "guide"] = Field("store", description="league: per owning store or guide")
-    limit: int = Field(20, ge=1, le=500, description="top_products, league: rows")
+    limit: int = Field(20, ge=1, le=500, description="top_products, co_purchase, product_repurchase, slow_movers, "
+                                                         "league: rows")
 
 
 class MetricDefinitionOut(Schema):

@@ -5,7 +5,14 @@ from siyu.analytics.metrics.cohorts import cohort_retention
 from siyu.analytics.metrics.definitions import DEFINITIONS, definition
 from siyu.analytics.metrics.filters import Filters, Period, default_period, resolve_filters
 from siyu.analytics.metrics.members import lifecycle, new_members, online_rate, repurchase, store_visits
-from siyu.analytics.metrics.products import league, product_roles, top_products
+from siyu.analytics.metrics.products import (
+    co_purchase,
+    league,
+    product_repurchase,
+    product_roles,
+    slow_movers,
+    top_products,
+)
 from siyu.analytics.metrics.sales import (
                                           amount_histogram,
                                           channel_mix,
@@ -18,8 +25,30 @@ from siyu.analytics.metrics.sales import (
 )
 
 __all__ = [
-    "DEFINITIONS", "Filters", "Period", "amount_histogram", "channel_mix", "cohort_retention", "contribution",
-    "contribution_change", "default_period", "definition", "hours", "league", "lifecycle", "member_share",
-    "new_members", "new_vs_returning", "online_rate", "product_roles", "repurchase", "resolve_filters",
-    "store_visits", "top_products", "trend",
+    "DEFINITIONS",
+    "Filters",
+    "Period",
+    "amount_histogram",
+    "channel_mix",
+    "co_purchase",
+    "cohort_retention",
+    "contribution",
+    "contribution_change",
+    "default_period",
+    "definition",
+    "hours",
+    "league",
+    "lifecycle",
+    "member_share",
+    "new_members",
+    "new_vs_returning",
+    "online_rate",
+    "product_repurchase",
+    "product_roles",
+    "repurchase",
+    "resolve_filters",
+    "slow_movers",
+    "store_visits",
+    "top_products",
+    "trend",
 ]

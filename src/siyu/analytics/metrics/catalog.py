@@ -44,6 +44,9 @@ METRICS: dict[str, Callable[[Filters, Options], object]] = {
     "cohorts": lambda f, o: cohorts.cohort_retention(f, basis=o.basis),
     "top_products": lambda f, o: products.top_products(f, limit=o.limit),
     "product_roles": lambda f, o: products.product_roles(f),
+    "co_purchase": lambda f, o: products.co_purchase(f, limit=o.limit),
+    "product_repurchase": lambda f, o: products.product_repurchase(f, limit=o.limit),
+    "slow_movers": lambda f, o: products.slow_movers(f, days=o.within_days, limit=o.limit),
     "league": lambda f, o: products.league(f, by=o.by, limit=o.limit),
     "rfm": _rfm,
 }

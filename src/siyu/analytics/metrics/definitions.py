@@ -73,6 +73,17 @@ DEFINITIONS = {
     "product_roles": (
         _("Sales by product role"),
         _("Order-line quantity and amount per product role (traffic, main, hot …) in the period.")),
+    "co_purchase": (
+        _("Bought together (连带组合)"),
+        _("Pairs of products in one order in the period: support = orders with both / orders, confidence A→B = "
+          "orders with both / orders with A, lift = confidence A→B / share of orders with B (above 1: bought "
+          "together more often than by chance).")),
+    "product_repurchase": (
+        _("Products bought again"),
+        _("Per product: members who bought it in two or more orders in the period / members who bought it.")),
+    "slow_movers": (
+        _("Slow movers (滞销)"),
+        _("Listed (active) products with no sale in the last N days of the period, with their last sale.")),
     "league": (
         _("Store and guide league"),
         _("Per owning store or guide: members owned now, members who joined in the period, and the orders "
