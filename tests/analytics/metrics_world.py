@@ -431,3 +431,50 @@ class Reference:
                          and line["order_id"] in at]
                 result.append({"sku": p["sku"], "last_sold_at": max(times) if times else None})
         return result
+
+    def funnel(self, steps, window_days=30):
+        """Brute force: every step's moments per member, walked in order."""
+        lo, hi = bounds(self.start, self.end)
+        window = dt.timedelta(days=window_days)
+        events = list(Event.objects.values("member_id", "kind", "occurred_at"))
+
+        def moments(step, until):
+            kind, _sep, detail = step.partition(":")
+            found = defaultdict(list)
+            if kind == "join":
+                for m in self.members.values():
+                    if self.member_ok(m) and lo <= m["joined_at"] < until:
+                        found[m["pk"]].append(m["joined_at"])
+            elif kind == "order":
+                for o in self.orders:
+                    if o["member_id"] is not None and self.order_ok(o, timed=False) and lo <= o["ordered_at"] < until:
+                        found[o["member_id"]].append(o["ordered_at"])
+            else:
+                for e in events:
+                    if e["kind"] == detail and lo <= e["occurred_at"] < until and self.member_ok(
+                            self.members[e["member_id"]]):
+                        found[e["member_id"]].append(e["occurred_at"])
+            return found
+        per_step = [moments(step, hi if n == 0 else hi + window) for n, step in enumerate(steps)]
+        reached, waits = [0] * len(steps), [[] for _s in steps]
+        for member, times in per_step[0].items():
+            entry = previous = min(times)
+            reached[0] += 1
+            for n in range(1, len(steps)):
+                after = [t for t in per_step[n].get(member, []) if previous < t < entry + window]
+                if not after:
+                    break
+                waits[n].append(min(after) - previous)
+                previous = min(after)
+                reached[n] += 1
+
+        def median_hours(values):
+            if not values:
+                return None
+            values = sorted(values)
+            mid = len(values) // 2
+            middle = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+            return q(Decimal(middle.total_seconds()) / 3600, "0.01")
+        return [{"step": step, "members": reached[n], "from_previous": rate(reached[n], reached[n - 1]) if n else None,
+                 "from_entry": rate(reached[n], reached[0]), "median_hours_from_previous": median_hours(waits[n])}
+                for n, step in enumerate(steps)]

@@ -263,3 +263,27 @@ def test_product_analysis_matches_the_plain_python_computation(world, case, peri
     slow = metrics.slow_movers(filters, days=10)
     assert [{"sku": r["sku"], "last_sold_at": r["last_sold_at"]} for r in slow] == ref.slow_movers(days=10)
     assert "NEVER-SOLD" in [r["sku"] for r in slow] and "DELISTED" not in [r["sku"] for r in slow]
+
+
+@pytest.mark.parametrize("steps", ["join,order", "join,event:store_visit,order", "event:store_visit,order,order"])
+@pytest.mark.parametrize("case", ["all", "store", "channel"])
+def test_funnels_match_a_brute_force_walk(world, steps, case):
+    from siyu.analytics.metrics.funnels import funnel, parse_steps
+
+    filters, ref = both(world, MAY, case)
+
+    got = funnel(filters, parse_steps(steps), window_days=20)
+
+    assert got["steps"] == ref.funnel(steps.split(","), window_days=20)
+    assert got["steps"][0]["members"] > 0
+
+
+@pytest.mark.parametrize(("steps", "message"), [("join", "2 to 8 steps"), ("join,event:dance", "unknown funnel step"),
+                                                ("join,refund", "unknown funnel step")])
+def test_a_bad_funnel_is_refused_naming_the_steps(steps, message):
+    from siyu.analytics.metrics.funnels import parse_steps
+    from siyu.core.errors import ValidationError
+
+    with pytest.raises(ValidationError) as error:
+        parse_steps(steps)
+    assert error.value.field == "steps" and message in str(error.value.message)

@@ -104,3 +104,16 @@ def test_an_unknown_metric_or_malformed_date_is_refused(reader):
     assert reader.get("/analytics/metrics/happiness").status_code == 422
     bad = reader.get("/analytics/metrics/member_share", start="31/05/2026")
     assert bad.status_code == 422
+
+
+def test_a_funnel_takes_its_steps_and_window(reader):
+    build_world()
+    expected = Reference(start=dt.date(2026, 5, 1), end=dt.date(2026, 6, 1)).funnel(["join", "order"], 14)
+
+    response = reader.get("/analytics/metrics/funnel", start="2026-05-01", end="2026-05-31", steps="join,order",
+                          within_days=14)
+    bad = reader.get("/analytics/metrics/funnel", steps="join,teleport")
+
+    assert response.status_code == 200
+    assert [s["members"] for s in response.json()["value"]["steps"]] == [s["members"] for s in expected]
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "steps"

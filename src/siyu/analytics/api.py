@@ -108,6 +108,9 @@ class MetricQuery(Schema):
     basis: Literal["joined", "first_order"] = Field(
         "joined", description="cohorts: group by joining or first-order month")
     by: Literal["store", "guide"] = Field("store", description="league: per owning store or guide")
+    steps: str = Field("join,order", description="funnel: ordered steps, comma-separated: join, order, "
+                                                    "event:<kind> (e.g. join,event:store_visit,order); the "
+                                                    "window is within_days")
     limit: int = Field(20, ge=1, le=500, description="top_products, co_purchase, product_repurchase, slow_movers, "
                                                          "league: rows")
 
@@ -144,5 +147,6 @@ def get_metric(request: HttpRequest, metric: MetricName, filters: Query[MetricQu
     """
     narrowed = resolve_filters(start=filters.start, end=filters.end, brand=filters.brand, region=filters.region,
                                store=filters.store, channel=filters.channel, segment=filters.segment)
-    options = Options(within_days=filters.within_days, basis=filters.basis, by=filters.by, limit=filters.limit)
+    options = Options(within_days=filters.within_days, basis=filters.basis, by=filters.by, limit=filters.limit,
+                      steps=filters.steps)
     return compute(metric, narrowed, options)

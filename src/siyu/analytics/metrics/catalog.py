@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from siyu.analytics.metrics import cohorts, members, products, sales
+from siyu.analytics.metrics import cohorts, funnels, members, products, sales
 from siyu.analytics.metrics.definitions import definition
 from siyu.analytics.metrics.filters import Filters
 
@@ -18,6 +18,7 @@ class Options:
     basis: str = "joined"
     by: str = "store"
     limit: int = 20
+    steps: str = "join,order"
 
 
 def _rfm(filters: Filters, options: Options) -> dict:
@@ -48,6 +49,7 @@ METRICS: dict[str, Callable[[Filters, Options], object]] = {
     "product_repurchase": lambda f, o: products.product_repurchase(f, limit=o.limit),
     "slow_movers": lambda f, o: products.slow_movers(f, days=o.within_days, limit=o.limit),
     "league": lambda f, o: products.league(f, by=o.by, limit=o.limit),
+    "funnel": lambda f, o: funnels.funnel(f, funnels.parse_steps(o.steps), window_days=o.within_days),
     "rfm": _rfm,
 }
 

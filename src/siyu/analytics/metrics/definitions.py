@@ -88,6 +88,11 @@ DEFINITIONS = {
         _("Store and guide league"),
         _("Per owning store or guide: members owned now, members who joined in the period, and the orders "
           "and amount in the period of the members they own.")),
+    "funnel": (
+        _("Funnel"),
+        _("Members entering at the first step in the period (e.g. joining), then each next step (an event "
+          "kind, an order) after the one before and within the window from the entry: members per step, "
+          "conversion from the step before and from the entry, median hours from the step before.")),
     "rfm": (
         _("RFM grid"),
         _("Members per RFM class (as of the last recompute), for the selected brand or every brand.")),
