@@ -478,3 +478,16 @@ class Reference:
         return [{"step": step, "members": reached[n], "from_previous": rate(reached[n], reached[n - 1]) if n else None,
                  "from_entry": rate(reached[n], reached[0]), "median_hours_from_previous": median_hours(waits[n])}
                 for n, step in enumerate(steps)]
+
+    def geography(self):
+        cities = dict(Store.objects.values_list("pk", "city"))
+        result = {}
+        for key, name_of in (("regions", lambda o: (self.stores.get(o["store_id"]) or {}).get("region__code") or ""),
+                             ("cities", lambda o: cities.get(o["store_id"]) or "")):
+            by = defaultdict(lambda: [0, Decimal("0.00")])
+            for o in self.period_orders():
+                by[name_of(o)][0] += 1
+                by[name_of(o)][1] += self.net(o)
+            result[key] = sorted(({"name": k, "orders": n, "amount": a} for k, (n, a) in by.items()),
+                                 key=lambda r: (-r["amount"], r["name"]))
+        return result

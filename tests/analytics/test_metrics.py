@@ -70,6 +70,7 @@ def test_every_metric_matches_the_plain_python_computation(world, case, period):
             for r in metrics.channel_mix(filters)] == ref.channel_mix()
     assert metrics.trend(filters) == ref.trend()
     assert metrics.hours(filters) == ref.hours()
+    assert metrics.geography(filters) == ref.geography()
     histogram = metrics.amount_histogram(filters)
     assert ([b["orders"] for b in histogram], [b["share"] for b in histogram]) == ref.amount_histogram()
     visits = metrics.store_visits(filters)

@@ -14,14 +14,15 @@ from siyu.analytics.metrics.products import (
     top_products,
 )
 from siyu.analytics.metrics.sales import (
-                                          amount_histogram,
-                                          channel_mix,
-                                          contribution,
-                                          contribution_change,
-                                          hours,
-                                          member_share,
-                                          new_vs_returning,
-                                          trend,
+    amount_histogram,
+    channel_mix,
+    contribution,
+    contribution_change,
+    geography,
+    hours,
+    member_share,
+    new_vs_returning,
+    trend,
 )
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "contribution_change",
     "default_period",
     "definition",
+    "geography",
     "hours",
     "league",
     "lifecycle",

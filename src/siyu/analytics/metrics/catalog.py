@@ -41,6 +41,7 @@ METRICS: dict[str, Callable[[Filters, Options], object]] = {
     "channel_mix": lambda f, o: sales.channel_mix(f),
     "trend": lambda f, o: sales.trend(f),
     "hours": lambda f, o: sales.hours(f),
+    "geography": lambda f, o: sales.geography(f),
     "amount_histogram": lambda f, o: sales.amount_histogram(f),
     "cohorts": lambda f, o: cohorts.cohort_retention(f, basis=o.basis),
     "top_products": lambda f, o: products.top_products(f, limit=o.limit),

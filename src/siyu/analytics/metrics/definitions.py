@@ -60,6 +60,9 @@ DEFINITIONS = {
     "hours": (
         _("Orders by weekday and hour"),
         _("Orders and amount per weekday (1 = Monday) and hour of the day, in business time.")),
+    "geography": (
+        _("Sales by region and city"),
+        _("Orders and amount per region and per city of the store the order was placed in.")),
     "amount_histogram": (
         _("Order amount distribution"),
         _("Orders per band of amount (paid minus refunded), lower bound included.")),

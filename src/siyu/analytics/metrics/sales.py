@@ -178,3 +178,14 @@ def amount_histogram(filters: Filters, period: Period | None = None, bands=AMOUN
     return [{"from": Decimal(lower), "to": Decimal(upper) if upper is not None else None,
              "orders": rows.get(n, 0), "share": ratio(rows.get(n, 0), total)}
             for n, (lower, upper) in enumerate(itertools.zip_longest(bands, bands[1:]))]
+
+
+def geography(filters: Filters, period: Period | None = None) -> dict:
+    """Orders and amount per region and per city of the store the order was placed in (orders
+    without a store, or a store without a region or city, under ``""``). Two queries."""
+    result = {}
+    for key, column in (("regions", "store__region__code"), ("cities", "store__city")):
+        rows = filters.orders(period).values(column).annotate(orders=Count("pk"), amount=_sum())
+        result[key] = sorted(({"name": r[column] or "", "orders": r["orders"], "amount": money(r["amount"])}
+                              for r in rows), key=lambda r: (-r["amount"], r["name"]))
+    return result
