@@ -30,7 +30,7 @@ from siyu.analytics.metrics import (
     trend,
 )
 from siyu.analytics.metrics.definitions import DEFINITIONS
-from siyu.analytics.metrics.sales import share_and_contribution
+from siyu.analytics.metrics.sales import share_and_contribution, split_change
 from siyu.analytics.models import RfmClass
 from siyu.analytics.selectors import distribution
 from siyu.commerce.models import Channel
@@ -158,6 +158,11 @@ def dashboard_context(request: HttpRequest) -> dict:
         _kpi("online_rate", _("Online rate"), online["rate"], None, percent, rate=True),
     ]
 
+    split = split_change(parts_before, parts)
+    moved = [{"label": label, "value": yuan(split[key]), "up": split[key] > 0, "down": split[key] < 0}
+             for key, label in (("active_members_effect", _("Active members")),
+                                ("frequency_effect", _("Purchase frequency")),
+                                ("average_order_value_effect", _("Average order value")))]
     orders_link, members_link = _drill_links(filters)
     for item in kpis:
         item["link"] = members_link if item["key"] in ("new_members", "conversion", "online_rate") else orders_link
@@ -212,6 +217,7 @@ def dashboard_context(request: HttpRequest) -> dict:
         "channels": channels,
         "cohorts": cohorts,
         "rfm": rfm,
+        "moved": {"change": yuan(split["change"]), "effects": moved},
         "may_segment": request.user.has_perm("segments.add_segment"),
         "online": {name: percent(v["rate"]) for name, v in online["by_channel"].items()},
         "chart_trend": json.dumps(chart_trend, ensure_ascii=False),

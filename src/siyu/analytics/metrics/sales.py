@@ -73,12 +73,6 @@ def share_and_contribution(filters: Filters, period: Period | None = None) -> tu
     return _share(row), _contribution(row)
 
 
-def _contribution_parts(filters: Filters, period: Period | None = None) -> dict:
-    row = _summary(filters, period)
-    return {"active": row["active"], "orders": row["member_orders"], "amount": row["member_amount"],
-            "items": row["items"]}
-
-
 def shapley_split(before: tuple[Decimal, Decimal, Decimal], after: tuple[Decimal, Decimal, Decimal]) -> list[Decimal]:
     """Each factor's share of ``a1·f1·v1 − a0·f0·v0``: for three factors, factor ``x``'s effect is
     Δx · [(y0·z0 + y1·z1)/3 + (y0·z1 + y1·z0)/6]. The three effects add up to the change."""
@@ -96,11 +90,12 @@ def _factors(row: dict) -> tuple[Decimal, Decimal, Decimal]:
     return (active, orders / active if active else Decimal(0), amount / orders if orders else Decimal(0))
 
 
-def contribution_change(filters: Filters, base: Period | None = None) -> dict:
-    """The change of members' amount from ``base`` (default: the previous period) to the period,
-    split between active members, frequency and average order value. Two queries."""
-    base = base or filters.period.previous()
-    before, after = _contribution_parts(filters, base), _contribution_parts(filters)
+def split_change(before: dict, after: dict) -> dict:
+    """Split the change of members' amount between two :func:`contribution` results (see
+    :func:`contribution_change`)."""
+    def parts(c: dict) -> dict:
+        return {"active": c["active_members"], "orders": c["orders"], "amount": c["amount"]}
+    before, after = parts(before), parts(after)
     effects = [money(e) for e in shapley_split(_factors(before), _factors(after))]
     change = after["amount"] - before["amount"]
     # rounding each effect to the cent may leave a cent over: give it to the largest effect
@@ -108,10 +103,16 @@ def contribution_change(filters: Filters, base: Period | None = None) -> dict:
     if rest:
         largest = max(range(3), key=lambda n: abs(effects[n]))
         effects[largest] += rest
-    return {
-        "base_period": base.as_dict(), "before": before["amount"], "after": after["amount"], "change": change,
-        "active_members_effect": effects[0], "frequency_effect": effects[1], "average_order_value_effect": effects[2],
-    }
+    return {"before": before["amount"], "after": after["amount"], "change": change,
+            "active_members_effect": effects[0], "frequency_effect": effects[1],
+            "average_order_value_effect": effects[2]}
+
+
+def contribution_change(filters: Filters, base: Period | None = None) -> dict:
+    """The change of members' amount from ``base`` (default: the previous period) to the period,
+    split between active members, frequency and average order value. Two queries."""
+    base = base or filters.period.previous()
+    return {"base_period": base.as_dict(), **split_change(contribution(filters, base), contribution(filters))}
 
 
 def new_vs_returning(filters: Filters, period: Period | None = None) -> dict:
