@@ -130,3 +130,15 @@ def test_a_reward_beyond_the_balance_is_refused_cleanly(api, program, member):
     assert status == 409 and body["error"]["code"] == "insufficient_points"
     assert points(member, program) == 100 and reward.stock == 5
     assert api("post", "/loyalty/rewards/nope/redeem", {"member": member.code, "idempotency_key": "u"})[0] == 404
+
+
+def test_issuing_to_more_member_ids_than_a_batch_holds_is_413_and_issues_nothing(api, program, member):
+    make_template(program=program, **NOW_ON)
+
+    status, body = api("post", "/loyalty/coupons/issue", {
+        "template": "ten-off", "member_ids": [member.pk] * 5001, "idempotency_key": "too-many"})
+
+    assert status == 413
+    assert (body["error"]["code"], body["error"]["field"]) == ("batch_too_large", "member_ids")
+    assert "5,000" in body["error"]["message"] and "5,001" in body["error"]["message"]
+    assert Coupon.objects.count() == 0
