@@ -63,6 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "ones to stderr")
     parser.add_argument("--skip-floor", action="store_true", help="measure the services only")
     parser.add_argument("--skip-tiers", action="store_true", help="skip the tier re-evaluation")
+    parser.add_argument("--keep", action="store_true", help="keep the throwaway database (to look at query plans)")
     return parser.parse_args(argv)
 
 
@@ -256,7 +257,8 @@ def run_floor(args, orders, with_ledger) -> dict:
                                          "source_type", "source_id", "idempotency_key", "occurred_at",
                                          "business_date", "actor", "created_at"])
     lot_sql = insert_sql(PointsLot, ["entry", "account", "amount", "remaining", "earned_at", "expires_at"])
-    account_sql = insert_sql(PointsAccount, ["id", "program", "member", "balance", "debt", "updated_at"])
+    account_sql = insert_sql(PointsAccount, ["id", "program", "member", "balance", "debt", "tier_paid", "tier_orders",
+                                             "tier_points", "updated_at"])
     table = quote(PointsAccount._meta.db_table)
     balance_sql = f"UPDATE {table} SET {quote('balance')} = {quote('balance')} + %s, {quote('updated_at')} = %s " \
                   f"WHERE {quote('id')} = %s"
@@ -276,7 +278,7 @@ def run_floor(args, orders, with_ledger) -> dict:
                 moved[entry[2]] = moved.get(entry[2], 0) + entry[4]
             now = adapt(timezone.now())
             new = sorted(a for a in moved if a not in existing)
-            cursor.executemany(account_sql, [(a, program_of[a], member_of[a], moved[a], 0, now) for a in new])
+            cursor.executemany(account_sql, [(a, program_of[a], member_of[a], moved[a], 0, 0, 0, 0, now) for a in new])
             existing.update(new)
             cursor.executemany(balance_sql, [(moved[a], now, a) for a in sorted(moved) if a not in new])
             cursor.executemany(entry_sql, batch["entries"])
@@ -421,10 +423,12 @@ def main(argv=None) -> dict:
 
         log("loyalty off …")
         off = ingest_orders(args, orders, profile=False)
+        log(f"loyalty off: {off}")
         ingest.flush_orders()
         program = setup_program()
         log("loyalty on …")
         on = ingest_orders(args, orders, profile=True)
+        log(f"loyalty on: {on}")
         written = loyalty_counts(program)
         log(f"written: {written}")
         tiers = None if args.skip_tiers else bench_tiers(args, program, now + dt.timedelta(days=RETENTION_DAYS + 1))
@@ -455,7 +459,10 @@ def main(argv=None) -> dict:
             "tiers": tiers,
         }
     finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
+        if args.keep:
+            log(f"kept the database {connection.settings_dict['NAME']}")
+        else:
+            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
         if tmp:
             tmp.cleanup()
     print(json.dumps(report, ensure_ascii=False, indent=2))

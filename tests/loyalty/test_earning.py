@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from siyu.commerce.models import Order
+from siyu.commerce.models import Order, Refund
 from siyu.commerce.services import record_orders
 from siyu.events.models import Event, EventKind
 from siyu.events.services import record_events
 from siyu.loyalty.earning import earn_for_events, earn_for_orders, reverse_for_refunds
-from siyu.loyalty.ledger import spend_points
+from siyu.loyalty.ledger import spend_points, verify_ledger
 from siyu.loyalty.models import (
     Benefit,
     BenefitCategory,
@@ -256,6 +256,59 @@ def test_reversing_the_same_refunds_again_changes_nothing(program, member):
 
     assert (again.entries, again.duplicates) == (0, 0)
     assert balance(member, program) == (70, 0)
+
+
+def _refund_keys(order_external_id: str) -> list[tuple[str, int, int]]:
+    refund = Refund.objects.get(order__external_id=order_external_id)
+    return [(key.replace(str(refund.pk), "R"), amount, debt) for key, amount, debt in PointsEntry.objects.filter(
+        kind=EntryKind.REVERSE).order_by("pk").values_list("idempotency_key", "amount", "debt_delta")]
+
+
+def test_a_refund_amended_upwards_takes_back_the_difference(program, member):
+    row = buy(member, "200.00")
+    record_orders(rows=[{**row, "refunds": [{"external_id": "R1", "amount": "50.00"}]}], source="test")
+
+    record_orders(rows=[{**row, "refunds": [{"external_id": "R1", "amount": "80.00"}]}], source="test")
+
+    assert balance(member, program) == (120, 0)
+    assert _refund_keys(row["external_id"]) == [("refund:R", -50, 0), ("refund:R:2", -30, 0)]
+
+
+def test_a_refund_amended_downwards_gives_the_difference_back(program, member):
+    row = buy(member, "200.00")
+    record_orders(rows=[{**row, "refunds": [{"external_id": "R1", "amount": "80.00"}]}], source="test")
+
+    record_orders(rows=[{**row, "refunds": [{"external_id": "R1", "amount": "20.00"}]}], source="test")
+
+    assert balance(member, program) == (180, 0)
+    assert _refund_keys(row["external_id"]) == [("refund:R", -80, 0), ("refund:R:2", 60, 0)]
+    assert verify_ledger() == (1, [])
+
+
+def test_each_amendment_follows_the_refunded_amount_and_resending_changes_nothing(program, member):
+    row = buy(member, "100.00")
+    for amount in ("10.00", "70.00", "40.00", "40.00", "100.00", "100.00"):
+        record_orders(rows=[{**row, "refunds": [{"external_id": "R1", "amount": amount}]}], source="test")
+        earned_back = 100 - round(Decimal(amount))
+        assert balance(member, program) == (earned_back, 0)
+
+    assert [amount for _key, amount, _debt in _refund_keys(row["external_id"])] == [-10, -60, 30, -60]
+    assert reverse_for_refunds(order_ids=[Order.objects.get().pk]).entries == 0
+    assert verify_ledger() == (1, [])
+
+
+def test_an_amended_refund_of_points_already_spent_settles_the_debt_it_left(program, member):
+    row = buy(member, "100.00")
+    spend_points(member=member, program=program, amount=90, reason="兑换", source="redemption:1",
+                 idempotency_key="redeem-1")
+    record_orders(rows=[{**row, "refunds": [{"external_id": "R1", "amount": "50.00"}]}], source="test")
+    assert balance(member, program) == (0, 40)
+
+    record_orders(rows=[{**row, "refunds": [{"external_id": "R1", "amount": "10.00"}]}], source="test")
+
+    # 100 earned − 10 refunded − 90 spent: nothing left, nothing owed.
+    assert balance(member, program) == (0, 0)
+    assert verify_ledger() == (1, [])
 
 
 # Cost ----------------------------------------------------------------------------------------------

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from siyu.commerce.models import Order
@@ -25,11 +25,13 @@ from siyu.loyalty.tiers import evaluate_tiers
 from tests.factories import make_channel, make_event_rule, make_member, make_program, make_store, make_tier
 
 MEMBERS = 2
-#: (order, member, yuan, day) · (refund, order, percent) · (check_in, member, day) · (spend, member,
-#: points) · (expire, day) · (replay, earlier step); days count from 60 days ago.
+#: (order, member, yuan, day) · (refund, order, percent) · (amend, order, percent: the order's last
+#: refund changes its amount) · (check_in, member, day) · (spend, member, points) · (expire, day) ·
+#: (replay, earlier step); days count from 60 days ago.
 step = st.one_of(
     st.tuples(st.just("order"), st.integers(0, MEMBERS - 1), st.integers(1, 300), st.integers(0, 59)),
     st.tuples(st.just("refund"), st.integers(0, 20), st.integers(1, 100)),
+    st.tuples(st.just("amend"), st.integers(0, 20), st.integers(1, 100)),
     st.tuples(st.just("check_in"), st.integers(0, MEMBERS - 1), st.integers(0, 59)),
     st.tuples(st.just("spend"), st.integers(0, MEMBERS - 1), st.integers(1, 60)),
     st.tuples(st.just("expire"), st.integers(0, 120)),
@@ -75,18 +77,27 @@ def _check_invariants(program) -> None:
                 assert running == 0  # took all there was; the rest is recorded as debt
     earned = dict(PointsEntry.objects.filter(kind=EntryKind.EARN, source_type="order").values_list(
         "source_id", "amount"))
-    taken = defaultdict(int)
+    reversed_by = defaultdict(int)  # (source type, source id) -> points taken back, credits back counted off
+    for source_type, source_id, amount, debt in PointsEntry.objects.filter(kind=EntryKind.REVERSE).values_list(
+            "source_type", "source_id", "amount", "debt_delta"):
+        reversed_by[(source_type, source_id)] += debt - amount
     for order in Order.objects.prefetch_related("refunds"):
-        keys = [f"refund:{r.pk}" for r in order.refunds.all()] + [f"order:{order.pk}:cancel"]
-        for amount, debt in PointsEntry.objects.filter(idempotency_key__in=keys).values_list("amount", "debt_delta"):
-            taken[str(order.pk)] += debt - amount
-    for order_id, points in taken.items():
-        assert points <= earned.get(order_id, 0)
+        taken = reversed_by[("order", str(order.pk))] + sum(reversed_by[("refund", str(r.pk))]
+                                                            for r in order.refunds.all())
+        points = earned.get(str(order.pk), 0)
+        # The reversals follow the refunded amount exactly, whatever amendments came in between.
+        refunded = sum((r.amount for r in order.refunds.all()), Decimal(0))
+        share = points if refunded >= order.paid_amount else int(
+            (Decimal(points) * refunded / order.paid_amount).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        assert taken == share
 
 
 @pytest.mark.django_db
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, min_size=3, max_size=15))
+@example(steps=[('check_in', 0, 2), ('amend', 9, 29), ('order', 1, 227, 3), ('spend', 1, 40), ('amend', 9, 95),
+                ('expire', 98), ('refund', 16, 60), ('amend', 18, 100), ('expire', 117), ('order', 1, 207, 2),
+                ('amend', 11, 52), ('refund', 16, 60), ('order', 0, 264, 8), ('check_in', 1, 50), ('spend', 0, 16)])
 def test_the_ledger_keeps_its_invariants_through_any_history(steps):
     with transaction.atomic():
         channel = make_channel("pos-sh-01", store=make_store("sh-01"))
@@ -116,6 +127,14 @@ def test_the_ledger_keeps_its_invariants_through_any_history(steps):
                 if amount > 0:
                     row["refunds"].append({"external_id": f"R{n}", "amount": str(amount)})
                     call = (record_orders, {"rows": [dict(row, refunds=list(row["refunds"]))], "source": "prop"})
+            elif kind == "amend" and any(row["refunds"] for row in orders):
+                row = [row for row in orders if row["refunds"]][args[0] % sum(1 for row in orders if row["refunds"])]
+                others = sum(Decimal(r["amount"]) for r in row["refunds"][:-1])
+                amount = min(Decimal(row["paid_amount"]) - others,
+                             (Decimal(row["paid_amount"]) * args[1] / 100).quantize(Decimal("0.01")))
+                if amount > 0:
+                    row["refunds"][-1] = {**row["refunds"][-1], "amount": str(amount)}
+                    call = (record_orders, {"rows": [dict(row, refunds=list(row["refunds"]))], "source": "prop"})
             elif kind == "check_in":
                 who, day = args
                 when = base + dt.timedelta(days=day, hours=n % 5)
@@ -132,6 +151,9 @@ def test_the_ledger_keeps_its_invariants_through_any_history(steps):
                 function, kwargs = done[args[0] % len(done)]
                 if function is expire_points:  # time-based: a late lot may have fallen due since
                     function(**kwargs)
+                if function is record_orders:  # the order as it stands now (an older row would amend it back)
+                    row = next(r for r in orders if r["external_id"] == kwargs["rows"][0]["external_id"])
+                    kwargs = {**kwargs, "rows": [dict(row, refunds=list(row["refunds"]))]}
                 before = _state()
                 function(**kwargs)
                 assert _state() == before
@@ -150,6 +172,8 @@ def test_the_ledger_keeps_its_invariants_through_any_history(steps):
                 tier = current_tier(member.pk, program)
                 assert tier.rank >= _reference_rank(program, tiers, member, now)  # upgraded at once
 
+        if PointsEntry.objects.filter(kind="reverse", amount__gt=0).exists():
+            event("gave points back for a refund amended downwards")
         for kind in ("reverse", "settle", "expire", "redeem"):
             if PointsEntry.objects.filter(kind=kind).exists():
                 event(f"wrote a {kind} entry")

@@ -21,12 +21,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.db import connection
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.commerce.models import Order, OrderLine, Refund
-from siyu.core.db import among, chunked
+from siyu.commerce.models import Order, OrderLine, Product, Refund
+from siyu.core.db import chunked
 from siyu.events.models import Event
 from siyu.loyalty.ledger import Posting, existing_keys, lock_account_ids, lock_accounts, post
 from siyu.loyalty.models import (
@@ -35,15 +36,23 @@ from siyu.loyalty.models import (
     EntryKind,
     EventEarnRule,
     LoyaltyProgram,
-    MemberTier,
     PaidMembership,
     PointsEntry,
+    ProgramScope,
     PurchaseExclusion,
     SourceType,
 )
 from siyu.loyalty.programs import ProgramIndex, active_programs, business_date, lot_expiry, member_day_multiplier
 from siyu.loyalty.programs import points_for as _points_for
-from siyu.loyalty.tiers import entry_tier, program_tiers, upgrade_tiers
+from siyu.loyalty.sql import among
+from siyu.loyalty.tiers import (
+    add_order_to_bound,
+    entry_tier,
+    member_tiers,
+    program_tiers,
+    save_tier_figures,
+    upgrade_tiers,
+)
 
 ONE = Decimal(1)
 
@@ -80,6 +89,9 @@ def earn_for_orders(*, order_ids: Iterable[int], now: dt.datetime | None = None)
     points (``order:<id>:cancel``), so ingestion needs only this call. Orders without a member,
     outside every program or before the program's ``earn_from`` earn nothing. Members who earned
     are upgraded at once when they now qualify for a higher tier.
+
+    Safe to call again with any orders, e.g. those just bound to a member (``bind_orders_to_identities``):
+    what is already done is skipped, and the tier bounds of the accounts see the orders.
     """
     result = EarnResult()
     ids = list(order_ids)
@@ -89,10 +101,11 @@ def earn_for_orders(*, order_ids: Iterable[int], now: dt.datetime | None = None)
     if not index:
         return result
     now = now or timezone.now()
-    orders = _in_chunks(lambda chunk: Order.objects.filter(among("pk", chunk), member__isnull=False).values_list(
-        "pk", "member_id", "paid_amount", "is_counted", "ordered_at", "paid_at", "refunded_amount",
-        "store__brand_id", "store__brand__group_id"), ids)
-    wanted, reversible = [], []
+    orders = _in_chunks(lambda chunk: Order.objects.filter(among("pk", chunk), member__isnull=False).order_by(
+        ).values_list("pk", "member_id", "paid_amount", "is_counted", "ordered_at", "paid_at", "refunded_amount",
+                      "store__brand_id", "store__brand__group_id"), ids)
+    wanted, reversible, seen = [], [], []
+    counting: dict[tuple, list[LoyaltyProgram]] = {}
     for pk, member_id, paid, counted, ordered_at, paid_at, refunded, brand_id, group_id in orders:
         program = index.for_brand(brand_id, group_id)
         occurred = paid_at or ordered_at
@@ -100,15 +113,43 @@ def earn_for_orders(*, order_ids: Iterable[int], now: dt.datetime | None = None)
             wanted.append((program, pk, member_id, paid, counted, occurred))
             if refunded or not counted:
                 reversible.append(pk)
-    if not wanted:
+        if counted and refunded < paid:  # it counts in the tier figures of these programs
+            if (brand_id, group_id) not in counting:
+                counting[(brand_id, group_id)] = _counting_programs(index, brand_id, group_id)
+            seen.extend((p.pk, member_id, paid, refunded, ordered_at) for p in counting[(brand_id, group_id)])
+    if not wanted and not seen:
         return result
     counted = [w for w in wanted if w[4]]
-    pairs = _earn_purchases(counted, now, result) if counted else []
+    # The buyers' accounts, and those of members whose tier bound must see the orders, locked at once.
+    accounts = lock_accounts(((p.pk, member_id) for p, _pk, member_id, *_ in counted),
+                             existing=((p, m) for p, m, *_ in seen))
+    for program_id, member_id, paid, refunded, ordered_at in seen:
+        if (program_id, member_id) in accounts:
+            add_order_to_bound(accounts[(program_id, member_id)], paid=paid, refunded=refunded, ordered_at=ordered_at)
+    # The members' tiers, read once (unlocked) for the multipliers and the upgrades.
+    members = defaultdict(set)
+    for program_id, member_id in [*((w[0].pk, w[2]) for w in counted), *((s[0], s[1]) for s in seen)]:
+        members[program_id].add(member_id)
+    tiers = program_tiers(members)
+    rows = member_tiers(members=members, programs=index.programs, tiers=tiers)
+    pairs, again = _earn_purchases(counted, accounts, rows, tiers, now, result) if counted else ([], [])
+    reversible = sorted({*reversible, *again})  # re-sent orders: their refunds may have been amended
     if reversible:  # refunds that came with the orders, and paid orders now closed
-        _reverse_orders(index, reversible, now, result)
-    # Upgrades after the reversals: an order that came with its refund counts net of it.
-    result.upgrades += upgrade_tiers(pairs=pairs, programs=index.programs, now=now)
+        _reverse_orders(index, reversible, now, result, accounts=accounts)
+    # Upgrades after the reversals: an order that came with its refund counts net of it. Members
+    # whose orders changed (a refund amended downwards, an order bound to them) may qualify too.
+    pairs = {*pairs, *((s[0], s[1]) for s in seen)}
+    result.upgrades += upgrade_tiers(pairs=pairs, programs=index.programs, now=now, accounts=accounts, rows=rows,
+                                     tiers=tiers)
+    save_tier_figures(accounts.values())
     return result
+
+
+def _counting_programs(index: ProgramIndex, brand_id: int | None, group_id: int | None) -> list[LoyaltyProgram]:
+    """The programs whose tier figures count an order of this brand (as ``tiers.figures_of`` selects them)."""
+    return [p for p in index.programs.values()
+            if (p.scope == ProgramScope.GROUP and (brand_id is None or p.group_id == group_id))
+            or (p.scope != ProgramScope.GROUP and brand_id is not None and p.brand_id == brand_id)]
 
 
 def _earned(keys: set[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, int, int]]:
@@ -126,20 +167,21 @@ def _earned(keys: set[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, int,
     return found
 
 
-def _earn_purchases(counted: list, now: dt.datetime, result: EarnResult) -> list[tuple[int, int]]:
-    """Post the purchase points of the ``counted`` orders that have not earned yet; returns the
-    ``(program, member)`` pairs that bought.
+def _earn_purchases(counted: list, accounts: dict, rows: dict, tiers: dict, now: dt.datetime, result: EarnResult):
+    """Post the purchase points of the ``counted`` orders that have not earned yet (their accounts
+    locked by the caller, their tier ``rows`` read by it); returns the ``(program, member)`` pairs
+    that bought and the ids of the orders that had already earned.
 
-    The buyers' accounts are locked first, and the orders that already earned are read after
-    that: a concurrent batch of the same orders waits for the lock and then sees them.
+    The orders that already earned are read after the accounts were locked: a concurrent batch of
+    the same orders waits for the lock and then sees them.
     """
-    accounts = lock_accounts((p.pk, member_id) for p, _pk, member_id, *_ in counted)
     earned = _earned({(p.pk, f"order:{pk}") for p, pk, *_ in counted})
     to_earn = [w for w in counted if (w[0].pk, f"order:{w[1]}") not in earned]
+    again = [w[1] for w in counted if (w[0].pk, f"order:{w[1]}") in earned]
     if not to_earn:
-        return []
+        return [], again
     programs = {w[0].pk for w in to_earn}
-    multiplier = _multipliers(programs, {w[2] for w in to_earn}, [w[5] for w in to_earn])
+    multiplier = _multipliers(programs, {w[2] for w in to_earn}, [w[5] for w in to_earn], rows=rows, tiers=tiers)
     eligible = _eligible_amounts(programs, to_earn)
     postings, pairs = [], []
     reason = _("purchase")
@@ -159,12 +201,12 @@ def _earn_purchases(counted: list, now: dt.datetime, result: EarnResult) -> list
             reason=reason, source_type=SourceType.ORDER, source_id=str(pk), occurred_at=occurred,
             business_date=day, expires_at=expiry[(program.pk, day)]))
     result.add(post(postings, {a.pk: a for a in accounts.values()}, now=now, existing=set(earned)))
-    return pairs
+    return pairs, again
 
 
-def _multipliers(programs: set[int], members: set[int], moments: list[dt.datetime]):
+def _multipliers(programs: set[int], members: set[int], moments: list[dt.datetime], *, rows: dict, tiers: dict):
     """``multiplier(program_id, member_id, at)``: the best points multiplier benefit the member holds
-    (their tier's, or an active paid membership's), 1 when there is none."""
+    (their tier's — from their locked tier ``rows`` —, or an active paid membership's), 1 when there is none."""
     tier_factor, plan_factor = defaultdict(lambda: ONE), defaultdict(lambda: ONE)
     for tier_id, plan_id, factor in Benefit.objects.filter(
             program_id__in=programs, kind=BenefitKind.POINTS_MULTIPLIER, is_active=True,
@@ -173,12 +215,8 @@ def _multipliers(programs: set[int], members: set[int], moments: list[dt.datetim
         table[key] = max(table[key], Decimal(factor)) if key in table else Decimal(factor)
     if not tier_factor and not plan_factor:
         return lambda program_id, member_id, at: ONE
-    held: dict[tuple[int, int], int] = {}
-    entry: dict[int, int | None] = {}
-    if tier_factor:
-        held = {(p, m): t for p, m, t in MemberTier.objects.filter(
-            among("member_id", members), program_id__in=programs).values_list("program_id", "member_id", "tier_id")}
-        entry = {p: getattr(entry_tier(tiers), "pk", None) for p, tiers in program_tiers(programs).items()}
+    held = {(p, m): row.tier_id for p, by_member in rows.items() for m, row in by_member.items()}
+    entry = {p: getattr(entry_tier(ranked), "pk", None) for p, ranked in tiers.items()}
     periods = defaultdict(list)
     if plan_factor:
         for p, m, start, end, plan in PaidMembership.objects.filter(
@@ -215,14 +253,38 @@ def _eligible_amounts(programs: set[int], to_earn: list) -> dict[int, Decimal]:
     eligible = {}
     for program_id, ids in orders.items():
         # Only the orders with an excluded line come back, with their lines' total and the excluded part.
-        excluded = Q(product_id__in=products[program_id]) | Q(product__category__in=categories[program_id])
         for chunk in chunked(sorted(ids), 1000):
-            for order_id, total, out in OrderLine.objects.filter(among("order_id", chunk)).order_by().values(
-                    "order_id").annotate(total=Sum("amount"), out=Sum("amount", filter=excluded)).filter(
-                    out__gt=0, total__gt=0).values_list("order_id", "total", "out"):
+            if connection.vendor == "postgresql":
+                found = _excluded_shares_pg(chunk, products[program_id], categories[program_id])
+            else:
+                excluded = Q(product_id__in=products[program_id]) | Q(product__category__in=categories[program_id])
+                found = OrderLine.objects.filter(among("order_id", chunk)).order_by().values("order_id").annotate(
+                    total=Sum("amount"), out=Sum("amount", filter=excluded)).filter(
+                    out__gt=0, total__gt=0).values_list("order_id", "total", "out")
+            for order_id, total, out in found:
                 eligible[order_id] = (paid[order_id] * (total - out) / total).quantize(Decimal("0.01"),
                                                                                        rounding=ROUND_HALF_UP)
     return eligible
+
+
+def _excluded_shares_pg(order_ids: list[int], products: set[int], categories: set[str]) -> list[tuple]:
+    """PostgreSQL: ``(order_id, lines' total, excluded part)`` of the orders with an excluded line.
+
+    One lateral aggregate per order over the ``order_id`` index: the planner, estimating from
+    statistics that lag behind a bulk load, otherwise scans every line of every order.
+    """
+    if categories:
+        products = products | set(Product.objects.filter(category__in=categories).values_list("pk", flat=True))
+    if not products:
+        return []
+    lines = connection.ops.quote_name(OrderLine._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT o.id, t.total, t.out FROM unnest(%s::bigint[]) AS o(id) CROSS JOIN LATERAL ("  # noqa: S608
+            f"SELECT SUM(l.amount) AS total, SUM(l.amount) FILTER (WHERE l.product_id = ANY(%s::bigint[])) AS out "
+            f"FROM {lines} l WHERE l.order_id = o.id) t WHERE t.out > 0 AND t.total > 0",
+            [list(order_ids), sorted(products)])
+        return cursor.fetchall()
 
 
 # Refunds and cancellations ----------------------------------------------------------------------------
@@ -235,7 +297,11 @@ def reverse_for_refunds(*, refund_ids: Iterable[int] = (), order_ids: Iterable[i
     that earned E, refund k takes round(E·(r₁+…+rₖ)/P) − round(E·(r₁+…+rₖ₋₁)/P), so a full refund
     takes back exactly E. Points come from the order's own lot first, then the lots closest to
     expiry; what the member already spent becomes debt (欠分), settled by their next earnings.
-    Key ``refund:<id>``: a refund is reversed once.
+
+    Key ``refund:<id>``: a refund is reversed once. A refund whose amount was amended afterwards
+    is brought in line with a further entry ``refund:<id>:<n>`` (n = 2, 3, …): more points taken
+    back, or points given back (a ``reverse`` credit) when the amount went down. A closed order
+    takes back what its refunds left (``order:<id>:cancel``) and a reopened one gives it back.
     """
     result = EarnResult()
     order_ids = set(order_ids)
@@ -248,21 +314,34 @@ def reverse_for_refunds(*, refund_ids: Iterable[int] = (), order_ids: Iterable[i
     if refund_ids:
         order_ids |= set(_in_chunks(lambda chunk: Refund.objects.filter(among("pk", chunk)).values_list(
             "order_id", flat=True), refund_ids))
-    _reverse_orders(index, sorted(order_ids), now or timezone.now(), result)
+    now = now or timezone.now()
+    accounts: dict = {}
+    _reverse_orders(index, sorted(order_ids), now, result, accounts=accounts)
+    save_tier_figures(accounts.values())
     return result
 
 
-def _reverse_orders(index: ProgramIndex, order_ids: list[int], now: dt.datetime, result: EarnResult) -> None:
-    """Bring the reversals of ``order_ids`` up to date with their refunds and their status."""
+def _reverse_orders(index: ProgramIndex, order_ids: list[int], now: dt.datetime, result: EarnResult, *,
+                    accounts: dict) -> None:
+    """Bring the reversals of ``order_ids`` up to date with their refunds and their status.
+
+    ``accounts`` (``{(program_id, member_id): account}``) are the accounts the caller holds
+    locked; the others are locked here (and added) before what was taken back is read.
+    """
     programs = list(index.programs)
-    purchases = {}
+    purchases = {}  # order id -> (its lot, program id, points earned, account id, earned at)
     for chunk in chunked(order_ids, 1000):
-        for pk, program_id, amount, account_id, key in PointsEntry.objects.filter(
+        for pk, program_id, amount, account_id, key, occurred in PointsEntry.objects.filter(
                 among("idempotency_key", [f"order:{o}" for o in chunk]), program_id__in=programs).values_list(
-                "pk", "program_id", "amount", "account_id", "idempotency_key"):
-            purchases[int(key.split(":")[1])] = (pk, program_id, amount, account_id)
+                "pk", "program_id", "amount", "account_id", "idempotency_key", "occurred_at"):
+            purchases[int(key.split(":")[1])] = (pk, program_id, amount, account_id, occurred)
     if not purchases:
         return
+    held = {a.pk: a for a in accounts.values()}
+    missing = {p[3] for p in purchases.values()} - set(held)
+    if missing:
+        for account in lock_account_ids(missing).values():
+            held[account.pk] = accounts[(account.program_id, account.member_id)] = account
     orders = {pk: (paid, counted) for pk, paid, counted in _in_chunks(
         lambda chunk: Order.objects.filter(among("pk", chunk)).values_list("pk", "paid_amount", "is_counted"),
         purchases)}
@@ -271,38 +350,49 @@ def _reverse_orders(index: ProgramIndex, order_ids: list[int], now: dt.datetime,
             among("order_id", chunk)).values_list("pk", "order_id", "amount", "refunded_at").order_by("order_id", "pk"),
             purchases):
         refunds[order_id].append((pk, amount, at))
-    taken = defaultdict(dict)  # program -> key -> points already taken back (balance + debt)
-    for program_id in {p[1] for p in purchases.values()}:
-        keys = [k for o, p in purchases.items() if p[1] == program_id
-                for k in [f"order:{o}:cancel", *(f"refund:{r[0]}" for r in refunds[o])]]
-        for chunk in chunked(keys, 1000):
-            entries = PointsEntry.objects.filter(among("idempotency_key", chunk), program_id=program_id)
-            for key, amount, debt in entries.values_list("idempotency_key", "amount", "debt_delta"):
-                taken[program_id][key] = debt - amount
-    postings = []
-    for order_id, (lot, program_id, earned, account_id) in sorted(purchases.items()):
+    # What each refund and each closing already took back (balance + debt; a credit back counts
+    # negative), and in how many entries: read after the lock.
+    taken: dict[tuple[int, str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for chunk in chunked(sorted({p[3] for p in purchases.values()}), 1000):
+        for program_id, source_type, source_id, amount, debt in PointsEntry.objects.filter(
+                among("account_id", chunk), kind=EntryKind.REVERSE).values_list(
+                "program_id", "source_type", "source_id", "amount", "debt_delta"):
+            done = taken[(program_id, source_type, source_id)]
+            done[0] += debt - amount
+            done[1] += 1
+    credits, debits = [], []
+    for order_id, (lot, program_id, earned, account_id, earned_at) in sorted(purchases.items()):
         program = index.programs[program_id]
         paid, counted = orders[order_id]
-        done = taken[program_id]
-        left = earned - sum(done.get(k, 0) for k in [f"order:{order_id}:cancel",
-                                                     *(f"refund:{r[0]}" for r in refunds[order_id])])
-        share_before, cumulative = 0, Decimal(0)
+        cancel = (program_id, SourceType.ORDER, str(order_id))
+        wanted, share_before = {}, 0
+        cumulative = Decimal(0)
         for refund_id, amount, at in refunds[order_id]:
             cumulative += amount
             share = _share(earned, cumulative, paid)
-            points, share_before = min(share - share_before, left), share
-            key = f"refund:{refund_id}"
-            if key in done or points <= 0:
+            wanted[(program_id, SourceType.REFUND, str(refund_id))] = (share - share_before, refund_id, at)
+            share_before = share
+        if not counted and taken[cancel][1]:
+            # Closed and already taken back in full: the refunds stay as they were, the closing holds the rest.
+            for key, (_points, refund_id, at) in list(wanted.items()):
+                wanted[key] = (taken.get(key, (0, 0))[0], refund_id, at)
+            left = earned - sum(points for points, _r, _a in wanted.values())
+        else:
+            left = 0 if counted else earned - sum(points for points, _r, _a in wanted.values())
+        wanted[cancel] = (left, order_id, now)
+        for key, (points, source_id, at) in wanted.items():
+            already, entries = taken.get(key, (0, 0))
+            change = points - already
+            if change == 0:
                 continue
-            left -= points
-            postings.append(_reversal(program, account_id, lot, points, key, _("refund"), SourceType.REFUND,
-                                      refund_id, at))
-        if not counted and left > 0:
-            postings.append(_reversal(program, account_id, lot, left, f"order:{order_id}:cancel",
-                                      _("order closed"), SourceType.ORDER, order_id, now))
+            base = f"refund:{source_id}" if key[1] == SourceType.REFUND else f"order:{order_id}:cancel"
+            posting = _reversal(program, account_id, lot, change, base if not entries else f"{base}:{entries + 1}",
+                                _("refund") if key[1] == SourceType.REFUND else _("order closed"), key[1],
+                                source_id, at, expires_at=lot_expiry(program, earned_at))
+            (debits if change > 0 else credits).append(posting)
+    postings = credits + debits  # points given back first, so that a debit in the same batch can use them
     if postings:
-        accounts = lock_account_ids(p.account_id for p in postings)
-        result.add(post(postings, accounts, now=now))
+        result.add(post(postings, held, now=now))
 
 
 def _share(earned: int, refunded: Decimal, paid: Decimal) -> int:
@@ -312,10 +402,13 @@ def _share(earned: int, refunded: Decimal, paid: Decimal) -> int:
 
 
 def _reversal(program: LoyaltyProgram, account_id: int, lot: int, points: int, key: str, reason: str,
-              source_type: str, source_id: int, at: dt.datetime) -> Posting:
+              source_type: str, source_id: int, at: dt.datetime, *, expires_at: dt.datetime | None) -> Posting:
+    """Take ``points`` back (> 0: from the order's own lot first, any shortfall as debt), or give
+    ``-points`` back (< 0: a new lot expiring when the order's points do)."""
     return Posting(account_id=account_id, kind=EntryKind.REVERSE, amount=-points, key=key, reason=reason,
                    source_type=source_type, source_id=str(source_id), occurred_at=at,
-                   business_date=business_date(program, at), into_debt=True, prefer_lots=(lot,))
+                   business_date=business_date(program, at), into_debt=True, prefer_lots=(lot,),
+                   expires_at=expires_at if points < 0 else None)
 
 
 # Behaviour events -----------------------------------------------------------------------------------
@@ -406,7 +499,8 @@ def _earn_events(index: ProgramIndex, candidates: list, now: dt.datetime, result
                                 source_type=SourceType.EVENT, source_id=str(event_id), occurred_at=occurred,
                                 business_date=day, expires_at=lot_expiry(program, occurred)))
     result.add(post(postings, by_id, now=now, existing=known))
-    result.upgrades += upgrade_tiers(pairs=pairs, programs=index.programs, now=now)
+    result.upgrades += upgrade_tiers(pairs=pairs, programs=index.programs, now=now, accounts=accounts)
+    save_tier_figures(accounts.values())
 
 
 def _event_points_used(candidates: list, accounts: dict) -> dict:

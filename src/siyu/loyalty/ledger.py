@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.core.audit import audit
-from siyu.core.db import among, chunked, insert_rows, note_bulk_write, update_rows
+from siyu.core.db import chunked, insert_rows, note_bulk_write, update_rows
 from siyu.core.errors import Conflict, ValidationError
 from siyu.loyalty.models import (
     EntryKind,
@@ -44,6 +44,7 @@ from siyu.loyalty.models import (
     SourceType,
 )
 from siyu.loyalty.programs import business_date, lot_expiry
+from siyu.loyalty.sql import among
 
 ALL = None  # a debit of "everything left in the lot" (expiry)
 
@@ -128,22 +129,47 @@ def _insufficient(balance: int, wanted: int) -> Conflict:
                     % {"balance": balance, "wanted": wanted}, code="insufficient_points", field="amount")
 
 
-def lock_accounts(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], LockedAccount]:
-    """The ``(program_id, member_id)`` accounts, created where missing, locked in id order.
+def lock_accounts(pairs: Iterable[tuple[int, int]], *, existing: Iterable[tuple[int, int]] = ()
+                  ) -> dict[tuple[int, int], LockedAccount]:
+    """The ``(program_id, member_id)`` accounts, created where missing, locked in id order; also
+    the accounts of the ``existing`` pairs that already exist (none is created for those).
 
     Existing accounts are locked first and only the missing ones inserted: on MariaDB an
     ``INSERT IGNORE`` of an existing row takes a shared lock that deadlocks with the lock taken next.
+    On PostgreSQL the insert returns the rows it made (a row this transaction inserted is its own
+    until it commits); only rows another transaction inserted meanwhile are locked afterwards.
     """
     pairs = sorted(set(pairs))
-    if not pairs:
+    wanted = sorted(set(pairs) | set(existing))
+    if not wanted:
         return {}
-    found = _lock_pairs(pairs)
+    found = _lock_pairs(wanted)
     missing = [pair for pair in pairs if pair not in found]
     if missing:
-        PointsAccount.objects.bulk_create([PointsAccount(program_id=p, member_id=m) for p, m in missing],
-                                          ignore_conflicts=True, batch_size=1000)
-        found.update(_lock_pairs(missing))
+        if connection.vendor == "postgresql":
+            found.update(_insert_accounts(missing))
+            missing = [pair for pair in missing if pair not in found]
+        else:
+            PointsAccount.objects.bulk_create([PointsAccount(program_id=p, member_id=m) for p, m in missing],
+                                              ignore_conflicts=True, batch_size=1000)
+        if missing:
+            found.update(_lock_pairs(missing))
     return found
+
+
+def _insert_accounts(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], LockedAccount]:
+    """PostgreSQL: insert the accounts of ``pairs``, skipping those that exist by now; returns the new ones."""
+    table = PointsAccount._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {connection.ops.quote_name(table)} (program_id, member_id, balance, debt, tier_paid, "  # noqa: S608
+            "tier_orders, tier_points, updated_at) SELECT p, m, 0, 0, 0, 0, 0, %s "
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(p, m) ORDER BY p, m "
+            f"ON CONFLICT (program_id, member_id) DO NOTHING RETURNING {', '.join(ACCOUNT_COLUMNS)}",
+            [timezone.now(), [p for p, _m in pairs], [m for _p, m in pairs]])
+        made = [LockedAccount(*row) for row in cursor.fetchall()]
+    note_bulk_write(PointsAccount, len(made))
+    return {(a.program_id, a.member_id): a for a in made}
 
 
 def _lock_pairs(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], LockedAccount]:
@@ -167,13 +193,27 @@ def _locked(queryset):
     return queryset.select_for_update().order_by("pk")
 
 
+TIER_FIGURES = ("tier_figures_at", "tier_figures_from", "tier_paid", "tier_orders", "tier_points")
+ACCOUNT_COLUMNS = ("id", "program_id", "member_id", "balance", "debt", "tier_figures_at", "tier_figures_from",
+                   "tier_paid", "tier_orders", "tier_points")
+
+
 class LockedAccount:
-    """A locked account's row as a batch needs it (a model instance per row costs more than the lock)."""
+    """A locked account's row as a batch needs it (a model instance per row costs more than the lock).
 
-    __slots__ = ("balance", "debt", "member_id", "pk", "program_id")
+    ``tier_*`` are the stored upper bound of the member's tier figures (see ``siyu.loyalty.tiers``);
+    ``figures_changed`` says that they moved in memory and must be saved (``save_tier_figures``).
+    """
 
-    def __init__(self, pk: int, program_id: int, member_id: int, balance: int, debt: int):
+    __slots__ = ("balance", "debt", "figures_changed", "member_id", "pk", "program_id", "tier_figures_at",
+                 "tier_figures_from", "tier_orders", "tier_paid", "tier_points")
+
+    def __init__(self, pk: int, program_id: int, member_id: int, balance: int, debt: int, tier_figures_at=None,
+                 tier_figures_from=None, tier_paid=0, tier_orders=0, tier_points=0):
         self.pk, self.program_id, self.member_id, self.balance, self.debt = pk, program_id, member_id, balance, debt
+        self.tier_figures_at, self.tier_figures_from = tier_figures_at, tier_figures_from
+        self.tier_paid, self.tier_orders, self.tier_points = tier_paid, tier_orders, tier_points
+        self.figures_changed = False
 
     @property
     def id(self) -> int:
@@ -182,8 +222,7 @@ class LockedAccount:
 
 def _accounts(queryset) -> list[LockedAccount]:
     """The accounts, locked in id order."""
-    return [LockedAccount(*row) for row in _locked(queryset).values_list("pk", "program_id", "member_id", "balance",
-                                                                         "debt")]
+    return [LockedAccount(*row) for row in _locked(queryset).values_list(*ACCOUNT_COLUMNS)]
 
 
 def existing_keys(keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
@@ -292,15 +331,37 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
         debt[a] += debt_delta
 
     _save(entries, new_lots, allocations, lots)
-    changed = [a for a in balance if (balance[a], debt[a]) != (accounts[a].balance, accounts[a].debt)]
+    figures = _tier_points(entries, accounts)
+    changed = [a for a in balance if (balance[a], debt[a]) != (accounts[a].balance, accounts[a].debt)
+               or figures.get(a) or getattr(accounts[a], "figures_changed", False)]
     if changed:
-        # One statement: each account moves by its own delta (a join with the deltas as a table).
-        moves = [(a, balance[a] - accounts[a].balance, debt[a] - accounts[a].debt) for a in sorted(changed)]
-        update_rows(PointsAccount, ["balance", "debt"], moves, add={"balance", "debt"},
-                    also={"updated_at": timezone.now()})
+        # One statement: each account moves by its own delta (a join with the deltas as a table); the
+        # tier figures of these locked accounts are written as they now stand (see ``siyu.loyalty.tiers``).
+        for a in changed:
+            accounts[a].tier_points += figures.get(a, 0)
+        moves = [(a, balance[a] - accounts[a].balance, debt[a] - accounts[a].debt,
+                  *(getattr(accounts[a], name) for name in TIER_FIGURES)) for a in sorted(changed)]
+        update_rows(PointsAccount, ["balance", "debt", *TIER_FIGURES], moves, add={"balance", "debt"},
+                    also={"updated_at": timezone.now()}, chunk_size=5000)
         for a in changed:
             accounts[a].balance, accounts[a].debt = balance[a], debt[a]
+            if hasattr(accounts[a], "figures_changed"):
+                accounts[a].figures_changed = False
     return result
+
+
+def _tier_points(entries: list[_Entry], accounts) -> dict[int, int]:
+    """``{account id: change of the points tier figure}``: earned and reversed points (net of the
+    debt a reversal recorded) dated inside the account's stored tier figures (see ``siyu.loyalty.tiers``)."""
+    moved: dict[int, int] = defaultdict(int)
+    for e in entries:
+        if e.kind not in (EntryKind.EARN, EntryKind.REVERSE):
+            continue
+        account = accounts[e.account_id]
+        if account.tier_figures_at is not None and (account.tier_figures_from is None
+                                                    or e.occurred_at >= account.tier_figures_from):
+            moved[e.account_id] += e.amount - e.debt_delta
+    return moved
 
 
 def _save(entries: list[_Entry], new_lots: list[_Lot], allocations, lots) -> None:
@@ -460,6 +521,8 @@ def merge_accounts(*, survivor_id: int, merged_id: int) -> int:
     from the balance (a ``settle`` entry), so that a debt is only ever owed with a zero balance.
     """
     moved = 0
+    # The survivor's stored tier figures no longer bound their orders and points: count them afresh.
+    PointsAccount.objects.filter(member_id__in=[survivor_id, merged_id]).update(tier_figures_at=None)
     for account in PointsAccount.objects.filter(member_id=merged_id).order_by("pk"):
         target = PointsAccount.objects.filter(program_id=account.program_id, member_id=survivor_id).first()
         if target is None:

@@ -339,6 +339,15 @@ class PointsAccount(models.Model):
     debt = models.BigIntegerField(
         _("points owed (欠分)"), default=0,
         help_text=_("Reversed points the member had already spent; settled by future earnings"))
+    # An upper bound of the member's tier figures, so that ingestion counts the window only for
+    # members who could reach a higher tier (see siyu.loyalty.tiers): exact as of
+    # ``tier_figures_at`` for the facts dated from ``tier_figures_from`` on (null: since ever),
+    # plus every order and points entry seen since. Unknown while ``tier_figures_at`` is null.
+    tier_figures_at = models.DateTimeField(_("tier figures counted at"), null=True, blank=True)
+    tier_figures_from = models.DateTimeField(_("tier figures cover from"), null=True, blank=True)
+    tier_paid = models.DecimalField(_("tier figures: paid amount (upper bound)"), **MONEY, default=0)
+    tier_orders = models.BigIntegerField(_("tier figures: orders (upper bound)"), default=0)
+    tier_points = models.BigIntegerField(_("tier figures: points (upper bound)"), default=0)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -386,10 +395,12 @@ class PointsEntry(models.Model):
     ``debt = Σ debt_delta`` for every account, always.
     """
 
+    # No single-column indexes on the foreign keys: the unique (program, key) and the (account, …)
+    # indexes lead with them, and every index costs each ledger insert.
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.PROTECT,
-                                related_name="+")
+                                related_name="+", db_index=False)
     account = models.ForeignKey(PointsAccount, verbose_name=_("points account"), on_delete=models.PROTECT,
-                                related_name="entries")
+                                related_name="entries", db_index=False)
     kind = models.CharField(_("kind"), max_length=10, choices=EntryKind.choices)
     amount = models.BigIntegerField(_("points"))
     debt_delta = models.BigIntegerField(_("debt change"), default=0)
@@ -424,7 +435,7 @@ class PointsLot(models.Model):
     entry = models.OneToOneField(PointsEntry, verbose_name=_("credit entry"), primary_key=True,
                                  on_delete=models.PROTECT, related_name="lot")
     account = models.ForeignKey(PointsAccount, verbose_name=_("points account"), on_delete=models.PROTECT,
-                                related_name="lots")
+                                related_name="lots", db_index=False)  # (account, expires_at) leads with it
     amount = models.BigIntegerField(_("points"))
     remaining = models.BigIntegerField(_("remaining"))
     earned_at = models.DateTimeField(_("earned at"))

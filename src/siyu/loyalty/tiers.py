@@ -8,6 +8,12 @@ figures meet (``any`` or ``all`` of them); a tier without thresholds is the entr
 everyone holds without a row.
 
 - **Upgrade** is immediate: ingestion calls :func:`upgrade_tiers` for the members that earned.
+  Counting the window of every buyer of every batch would cost more than the batch's ledger
+  writes, so each points account keeps an *upper bound* of its member's figures: exact when last
+  counted (over the window then, and anything dated later), plus every order and points entry
+  ingestion has seen since. Ingestion counts the window only for members whose bound reaches a
+  higher tier than theirs; the others cannot have reached one. The bound is unknown (and the
+  window counted) for a new account, after a member merge, or once the program was edited.
 - **Retention** (保级): a tier is kept until ``retained_until`` (reached or re-qualified + the
   tier's retention days).
 - **Downgrade** happens in :func:`evaluate_tiers` (the nightly task): once the retention period
@@ -20,7 +26,6 @@ Every change is a :class:`TierChange` row with its reason and the figures it was
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -32,7 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Order
-from siyu.core.db import among, insert_rows, note_bulk_write, update_rows
+from siyu.core.db import insert_rows, note_bulk_write, update_rows
 from siyu.core.errors import Conflict, ValidationError
 from siyu.loyalty.ledger import lock_accounts
 from siyu.loyalty.models import (
@@ -48,7 +53,11 @@ from siyu.loyalty.models import (
     TierChangeReason,
     TierRequirement,
 )
+from siyu.loyalty.sql import among
 from siyu.members.models import Member
+
+#: ``tier_figures_from`` of a program counting all history (tier window 0): null.
+ALL_HISTORY = None
 
 
 @dataclass
@@ -94,37 +103,106 @@ def window_start(program: LoyaltyProgram, now: dt.datetime) -> dt.datetime | Non
     return now - dt.timedelta(days=program.tier_window_days) if program.tier_window_days else None
 
 
-def figures_of(program: LoyaltyProgram, tiers: list[Tier], now: dt.datetime, *, members: dict) -> dict[int, Figures]:
+def figures_of(program: LoyaltyProgram, tiers: list[Tier], now: dt.datetime, *, members: dict,
+               accounts: dict[int, int] | None = None, cover: dict[int, Figures] | None = None) -> dict[int, Figures]:
     """``{member_id: Figures}`` over the tier window, for the members that ``members`` selects as
-    lookups on the member id (``{"in": ids}``, ``{"gte": low, "lt": high}``)."""
+    lookups on the member id (``{"in": ids}``, ``{"gte": low, "lt": high}``).
+
+    ``accounts`` (``{member_id: account_id}`` of those members) reads the ledger by account. With
+    ``cover``, the same aggregates also fill it with every figure from the window's start on,
+    ``now`` or later (what an account's stored upper bound starts from), in the same queries.
+    """
     from siyu.loyalty.models import PointsEntry
 
     since = window_start(program, now)
     figures: dict[int, Figures] = defaultdict(Figures)
-    if any(t.min_paid_amount is not None or t.min_order_count is not None for t in tiers):
-        orders = Order.objects.filter(_on("member_id", members), is_counted=True, ordered_at__lte=now)
+    wide = cover is not None
+    # A stored bound holds every figure, whatever the thresholds now (a tier may be edited later);
+    # the figures a decision is recorded with are those the thresholds use.
+    by_orders = any(t.min_paid_amount is not None or t.min_order_count is not None for t in tiers)
+    by_points = any(t.min_points_earned is not None for t in tiers)
+    if wide or by_orders:
+        orders = Order.objects.filter(_on("member_id", members), is_counted=True)
+        if not wide:
+            orders = orders.filter(ordered_at__lte=now)
         if since:
             orders = orders.filter(ordered_at__gte=since)
         if program.scope == ProgramScope.GROUP:
             orders = orders.filter(Q(store__brand__group_id=program.group_id) | Q(store__isnull=True))
         else:
             orders = orders.filter(store__brand_id=program.brand_id)
-        for member_id, paid, count in orders.order_by().values("member_id").annotate(
-                paid=Sum(F("paid_amount") - F("refunded_amount")),
-                count=Count("pk", filter=Q(refunded_amount__lt=F("paid_amount")))).values_list(
-                "member_id", "paid", "count"):
-            figures[member_id].paid = Decimal(paid or 0).quantize(Decimal("0.01"))
-            figures[member_id].orders = count
-    if any(t.min_points_earned is not None for t in tiers):
-        entries = PointsEntry.objects.filter(program=program, kind__in=[EntryKind.EARN, EntryKind.REVERSE],
-                                             occurred_at__lte=now)
+        left = Q(refunded_amount__lt=F("paid_amount"))
+        net = F("paid_amount") - F("refunded_amount")
+        sums = {"paid": Sum(net), "count": Count("pk", filter=left)}
+        if wide:
+            until = Q(ordered_at__lte=now)
+            sums = {"paid": Sum(net, filter=until), "count": Count("pk", filter=left & until),
+                    "paid_all": Sum(net), "count_all": Count("pk", filter=left)}
+        for row in orders.order_by().values("member_id").annotate(**sums).values_list("member_id", *sums):
+            if by_orders:
+                figures[row[0]].paid = Decimal(row[1] or 0).quantize(Decimal("0.01"))
+                figures[row[0]].orders = row[2]
+            if wide:
+                cover.setdefault(row[0], Figures()).paid = Decimal(row[3] or 0).quantize(Decimal("0.01"))
+                cover[row[0]].orders = row[4]
+    if wide or by_points:
+        entries = PointsEntry.objects.filter(program=program, kind__in=[EntryKind.EARN, EntryKind.REVERSE])
+        if not wide:
+            entries = entries.filter(occurred_at__lte=now)
         if since:
             entries = entries.filter(occurred_at__gte=since)
-        entries = entries.filter(_on("account__member_id", members)).order_by().values("account__member_id")
-        for member_id, points in entries.annotate(points=Sum(F("amount") - F("debt_delta"))).values_list(
-                "account__member_id", "points"):
-            figures[member_id].points = int(points or 0)
+        points = F("amount") - F("debt_delta")
+        sums = {"points": Sum(points, filter=Q(occurred_at__lte=now)), "points_all": Sum(points)} if wide else {
+            "points": Sum(points)}
+        if accounts is not None:
+            member_of = {a: m for m, a in accounts.items()}
+            grouped = entries.filter(among("account_id", sorted(member_of))).order_by().values("account_id")
+        else:
+            grouped = entries.filter(_on("account__member_id", members)).order_by().values("account__member_id")
+        for row in grouped.annotate(**sums).values_list(*grouped.query.values_select, *sums):
+            member_id = member_of[row[0]] if accounts is not None else row[0]
+            if by_points:
+                figures[member_id].points = int(row[1] or 0)
+            if wide:
+                cover.setdefault(member_id, Figures()).points = int(row[2] or 0)
     return figures
+
+
+def stored_bound(account, program: LoyaltyProgram, since: dt.datetime | None) -> Figures | None:
+    """The account's stored upper bound of its member's figures over a window starting at ``since``
+    (None: all history), or None when it is unknown or does not cover that window."""
+    if account is None or account.tier_figures_at is None or account.tier_figures_at < program.updated_at:
+        return None
+    if account.tier_figures_from is not ALL_HISTORY and (since is None or since < account.tier_figures_from):
+        return None
+    return Figures(paid=account.tier_paid, orders=account.tier_orders, points=account.tier_points)
+
+
+def add_order_to_bound(account, *, paid: Decimal, refunded: Decimal, ordered_at: dt.datetime) -> None:
+    """Ingestion saw a counted order of the account's member in its program (new or changed):
+    raise the stored bound by the order's whole current figures (counting a changed order twice
+    keeps it an upper bound; the next count makes it exact again)."""
+    if account.tier_figures_at is None:
+        return
+    if account.tier_figures_from is not ALL_HISTORY and ordered_at < account.tier_figures_from:
+        return  # before the window of any later count
+    if refunded < paid:
+        account.tier_paid += paid - refunded
+        account.tier_orders += 1
+        account.figures_changed = True
+
+
+def save_tier_figures(accounts: Iterable) -> int:
+    """Write the stored bounds of the (locked) ``accounts`` whose figures moved in memory: one statement."""
+    from siyu.loyalty.models import PointsAccount
+
+    changed = [a for a in accounts if a.figures_changed]
+    update_rows(PointsAccount, ["tier_figures_at", "tier_figures_from", "tier_paid", "tier_orders", "tier_points"],
+                [(a.pk, a.tier_figures_at, a.tier_figures_from, a.tier_paid, a.tier_orders, a.tier_points)
+                 for a in sorted(changed, key=lambda a: a.pk)], chunk_size=5000)
+    for a in changed:
+        a.figures_changed = False
+    return len(changed)
 
 
 def _on(field: str, lookups: dict) -> Q:
@@ -183,32 +261,50 @@ def _decide(program, tiers, figures: dict[int, Figures], rows: dict[int, MemberT
     stamp = timezone.now()
     insert_rows(MemberTier, ("program_id", "member_id", "tier_id", "achieved_at", "retained_until", "updated_at"),
                 [(program.pk, *row, stamp) for row in created])
+    note_bulk_write(MemberTier, len(created))
     update_rows(MemberTier, ["tier_id", "achieved_at", "retained_until"],
                 [(row.pk, row.tier_id, row.achieved_at, row.retained_until) for row in changed],
                 also={"updated_at": stamp})
     if dropped:
         MemberTier.objects.filter(pk__in=dropped).delete()
     insert_rows(TierChange, ("program_id", "member_id", "from_tier_id", "to_tier_id", "reason", "figures",
-                             "changed_at"), [(program.pk, *row[:4], json.dumps(row[4]), row[5]) for row in history])
+                             "changed_at"), [(program.pk, *row) for row in history])  # insert_rows encodes JSON
     note_bulk_write(TierChange, len(history))
 
 
-def _locked_rows(program: LoyaltyProgram, tiers: list[Tier], members: dict) -> dict[int, MemberTier]:
+def _locked_rows(program: LoyaltyProgram, tiers: list[Tier], members: dict, *, lock: bool = True
+                 ) -> dict[int, MemberTier]:
     """The members' tier rows, locked in id order (without joining the tiers: that would lock them too)."""
     by_pk = {t.pk: t for t in tiers}
     rows = {}
-    for row in MemberTier.objects.select_for_update().filter(_on("member_id", members), program=program).order_by("pk"):
+    found = MemberTier.objects.filter(_on("member_id", members), program=program)
+    for row in (found.select_for_update() if lock else found).order_by("pk"):
         row.tier = by_pk[row.tier_id]
         rows[row.member_id] = row
     return rows
 
 
+def member_tiers(*, members: dict[int, Iterable[int]], programs: dict[int, LoyaltyProgram],
+                 tiers: dict[int, list[Tier]]) -> dict[int, dict[int, MemberTier]]:
+    """``{program_id: {member_id: tier row}}`` of ``members`` (``{program_id: member ids}``), read
+    without locks (:func:`upgrade_tiers` locks the rows it may change); programs without tiers are left out."""
+    return {p: _locked_rows(programs[p], tiers[p], {"in": sorted(ids)}, lock=False)
+            for p, ids in sorted(members.items()) if tiers.get(p)}
+
+
 def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, LoyaltyProgram],
-                  now: dt.datetime | None = None) -> int:
+                  now: dt.datetime | None = None, accounts: dict | None = None,
+                  rows: dict[int, dict[int, MemberTier]] | None = None, tiers: dict[int, list[Tier]] | None = None
+                  ) -> int:
     """Upgrade the ``(program_id, member_id)`` members who now qualify for a higher tier (ingestion).
 
-    Never downgrades: that waits for the retention period and :func:`evaluate_tiers`. Returns the
-    number of upgrades.
+    Never downgrades: that waits for the retention period and :func:`evaluate_tiers`. With
+    ``accounts`` (``{(program_id, member_id): account}``, locked by the caller, as ``lock_accounts``
+    returns them) a member whose stored bound reaches no higher tier is not counted, and the
+    members counted get their bound reset to the exact figures (in memory: the caller saves them
+    with :func:`save_tier_figures`). ``rows`` are the members' tier rows if the caller read them
+    (:func:`member_tiers`): only the rows of the members who may climb are then locked (and read
+    again). Returns the number of upgrades.
     """
     now = now or timezone.now()
     members = defaultdict(set)
@@ -216,21 +312,49 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
         members[program_id].add(member_id)
     if not members:
         return 0
-    tiers = program_tiers(members)
+    tiers = tiers if tiers is not None else program_tiers(members)
     result = TierResult()
     for program_id, ids in sorted(members.items()):
-        if not any(t.thresholds for t in tiers.get(program_id, [])):
+        ranked = tiers.get(program_id, [])
+        if not any(t.thresholds for t in ranked):
             continue
         program = programs[program_id]
-        rows = _locked_rows(program, tiers[program_id], {"in": sorted(ids)})
-        top = tiers[program_id][-1]
-        # Members on the top tier cannot go higher: only the others' figures are counted.
-        climbing = sorted(m for m in ids if m not in rows or rows[m].tier_id != top.pk)
+        held = rows[program_id] if rows is not None and program_id in rows else _locked_rows(
+            program, ranked, {"in": sorted(ids)})
+        top, entry = ranked[-1], entry_tier(ranked)
+        since = window_start(program, now)
+        climbing = []
+        for m in sorted(ids):
+            row = held.get(m)
+            if row is not None and row.tier_id == top.pk:
+                continue  # members on the top tier cannot go higher
+            bound = stored_bound(accounts.get((program_id, m)) if accounts else None, program, since)
+            if bound is not None:
+                reach = qualifying_tier(ranked, bound)
+                rank = row.tier.rank if row is not None else (entry.rank if entry else -1)
+                if reach is None or reach.rank <= rank:
+                    continue  # even the upper bound of their figures reaches no higher tier
+            climbing.append(m)
         if not climbing:
             continue
-        figures = figures_of(program, tiers[program_id], now, members={"in": climbing})
-        _decide(program, tiers[program_id], {m: figures.get(m, Figures()) for m in climbing},
-                {m: rows[m] for m in climbing if m in rows}, now, downgrade=False, result=result)
+        if rows is not None and program_id in rows:  # read unlocked: lock those that may change
+            held = _locked_rows(program, ranked, {"in": climbing})
+            climbing = [m for m in climbing if held.get(m) is None or held[m].tier_id != top.pk]
+            if not climbing:
+                continue
+        mine = {m: accounts[(program_id, m)] for m in climbing if (program_id, m) in accounts} if accounts else {}
+        cover: dict[int, Figures] = {}
+        figures = figures_of(program, ranked, now, members={"in": climbing},
+                             accounts={m: a.pk for m, a in mine.items()} if len(mine) == len(climbing) else None,
+                             cover=cover if mine else None)
+        counted_at = timezone.now()  # what the database held then (``now`` may be another moment)
+        for m, account in mine.items():
+            exact = cover.get(m, Figures())
+            account.tier_figures_at, account.tier_figures_from = counted_at, since
+            account.tier_paid, account.tier_orders, account.tier_points = exact.paid, exact.orders, exact.points
+            account.figures_changed = True
+        _decide(program, ranked, {m: figures.get(m, Figures()) for m in climbing},
+                {m: held[m] for m in climbing if m in held}, now, downgrade=False, result=result)
     return result.upgraded
 
 

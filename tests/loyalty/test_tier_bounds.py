@@ -1,0 +1,146 @@
+"""The tier bound each points account keeps: ingestion counts a member's window only when the
+bound reaches a higher tier, and the bound never falls below the member's exact figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from siyu.commerce.models import Order
+from siyu.commerce.services import record_orders
+from siyu.loyalty.earning import earn_for_orders
+from siyu.loyalty.models import PointsAccount, PointsEntry, TierChange, TierRequirement
+from siyu.loyalty.selectors import current_tier
+from siyu.members.merge import merge_members
+from siyu.members.models import Member
+from siyu.members.services import upsert_members
+from tests.factories import make_member, make_tier
+from tests.loyalty.conftest import balance, buy
+
+pytestmark = pytest.mark.django_db
+
+
+def ago(days: float) -> dt.datetime:
+    return timezone.now() - dt.timedelta(days=days)
+
+
+@pytest.fixture
+def tiers(program):
+    """普卡 (entry), 银卡 at 1,000 paid or 5 orders, 金卡 at 5,000 paid and 10 orders."""
+    return (make_tier(program, "normal", 0),
+            make_tier(program, "silver", 1, min_paid_amount=Decimal("1000"), min_order_count=5),
+            make_tier(program, "gold", 2, min_paid_amount=Decimal("5000"), min_order_count=10,
+                      requires=TierRequirement.ALL))
+
+
+def bound(member, program) -> tuple[Decimal, int, int]:
+    a = PointsAccount.objects.get(program=program, member=member)
+    return a.tier_paid, a.tier_orders, a.tier_points
+
+
+def tier_code(member, program) -> str | None:
+    tier = current_tier(member.pk, program)
+    return tier.code if tier else None
+
+
+def counted_the_window(queries) -> bool:
+    """Whether ingestion ran the window aggregate over the ledger (the tier count)."""
+    return any("SUM" in q["sql"] and "loyalty_pointsentry" in q["sql"] for q in queries.captured_queries)
+
+
+def test_the_first_order_counts_the_window_and_later_orders_raise_the_bound(program, tiers, member):
+    with CaptureQueriesContext(connection) as first:
+        buy(member, "600.00", when=ago(3))
+    assert counted_the_window(first)
+    assert bound(member, program) == (Decimal("600.00"), 1, 600)
+
+    with CaptureQueriesContext(connection) as second:
+        buy(member, "100.00", when=ago(2))
+
+    assert not counted_the_window(second)  # 700 paid, 2 orders at most: no tier above 普卡 in reach
+    assert bound(member, program) == (Decimal("700.00"), 2, 700)
+    assert tier_code(member, program) == "normal"
+
+
+def test_a_member_whose_bound_reaches_the_next_tier_is_counted_and_upgraded_at_once(program, tiers, member):
+    buy(member, "600.00", when=ago(3))
+    buy(member, "300.00", when=ago(2))
+
+    with CaptureQueriesContext(connection) as third:
+        buy(member, "100.00", when=ago(1))
+
+    assert counted_the_window(third)
+    assert tier_code(member, program) == "silver"
+    assert TierChange.objects.get().figures == {"paid": "1000.00", "orders": 3, "points": 0}
+    assert bound(member, program) == (Decimal("1000.00"), 3, 1000)
+
+
+def test_orders_before_the_window_leave_the_bound_alone(program, tiers, member):
+    buy(member, "100.00", when=ago(3))
+
+    buy(member, "5000.00", when=ago(400))
+
+    assert bound(member, program) == (Decimal("100.00"), 1, 100)
+    assert tier_code(member, program) == "normal"
+    assert balance(member, program) == (5100, 0)
+
+
+def test_a_refund_lowers_the_figures_and_the_bound_never_falls_below_them(program, tiers, member):
+    row = buy(member, "600.00", when=ago(3))
+    record_orders(rows=[{**row, "refunds": [{"external_id": "R1", "amount": "600.00"}]}], source="test")
+    # Exact figures now: nothing. The bound keeps the refunded order's amount (an upper bound) but
+    # follows the ledger exactly: the reversal took the points out.
+    assert bound(member, program) == (Decimal("600.00"), 1, 0)
+
+    buy(member, "900.00", when=ago(1))
+
+    assert tier_code(member, program) == "normal"  # 900 paid in the window: the refunded order counts nothing
+    buy(member, "100.00", when=ago(1))
+    assert tier_code(member, program) == "silver"
+
+
+def test_editing_the_program_makes_the_next_batch_count_afresh(program, tiers, member):
+    buy(member, "600.00", when=ago(60))
+    program.tier_window_days = 30
+    program.save()
+
+    with CaptureQueriesContext(connection) as after:
+        buy(member, "100.00", when=ago(1))
+
+    assert counted_the_window(after)
+    assert bound(member, program) == (Decimal("100.00"), 1, 100)  # only the last 30 days
+
+
+def test_a_member_merge_counts_the_survivors_window_afresh(program, tiers, member):
+    other = make_member(name="王芳", store=member.store)
+    buy(member, "600.00", when=ago(3))
+    buy(other, "600.00", when=ago(3))
+
+    merge_members(survivor_id=member.pk, merged_id=other.pk, actor="test")
+    buy(member, "10.00", when=ago(1))
+
+    assert tier_code(member, program) == "silver"  # 1,210 paid in the window, half of it from the merged member
+    assert bound(member, program) == (Decimal("1210.00"), 3, 1210)
+
+
+def test_orders_bound_to_a_member_after_ingestion_earn_and_upgrade_once(program, tiers, shop):
+    upsert_members(rows=[{"phone": "13800000001", "name": "老客"}], source="test")
+    member = Member.objects.get(name="老客")
+    buy(member, "600.00", when=ago(3))  # the account's bound now stands at 600
+    record_orders(rows=[{"channel": shop.code, "external_id": "T1", "buyer": "nick:路人", "paid_amount": "500.00",
+                         "ordered_at": ago(2).isoformat()}], source="test")
+
+    upsert_members(rows=[{"phone": "13800000001", "identities": ["nick:路人"]}], source="test")
+    again = earn_for_orders(order_ids=[Order.objects.get(external_id="T1").pk])
+
+    order = Order.objects.get(external_id="T1")
+    assert order.member_id == member.pk
+    assert balance(member, program) == (1100, 0)
+    assert tier_code(member, program) == "silver"  # the bound saw the bound order: 1,100 paid
+    assert (again.entries, again.upgrades) == (0, 0)
+    assert PointsEntry.objects.filter(idempotency_key=f"order:{order.pk}").count() == 1
