@@ -25,6 +25,7 @@ import logging
 from collections import defaultdict
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from siyu.core.db import among, insert_rows, note_bulk_write, update_rows
@@ -60,25 +61,37 @@ def run_due(*, now: dt.datetime, batch_size: int = BATCH_SIZE, journey_ids: list
         return 0
     moved = batches = 0
     versions: dict[int, Context] = {}
+    after: tuple[dt.datetime, int] | None = None
     while max_batches is None or batches < max_batches:
         with transaction.atomic():
-            rows = claim(now=now, journey_ids=journey_ids, limit=batch_size)
+            rows = claim(now=now, journey_ids=journey_ids, limit=batch_size, after=after)
             if not rows:
                 break
+            after = (rows[-1].due_at, rows[-1].pk)
             moved += advance(rows, now=now, versions=versions)
         batches += 1
     return moved
 
 
-def claim(*, now: dt.datetime, journey_ids: list[int], limit: int) -> list[Item]:
-    """Lock up to ``limit`` due enrolments, earliest due first, skipping those another worker holds.
+def claim(*, now: dt.datetime, journey_ids: list[int], limit: int,
+          after: tuple[dt.datetime, int] | None = None) -> list[Item]:
+    """Lock up to ``limit`` due enrolments in ``(due_at, id)`` order, skipping those another
+    worker holds, from ``after`` on (the last one this run claimed).
 
-    Ordered by ``due_at`` alone, so that the ``(state, due_at)`` index hands rows over in order and
-    the scan stops at ``limit`` (a tie-break on the id would sort every due row, each batch).
+    The ``(state, due_at, id)`` index serves the order and the scan stops at ``limit``; starting
+    after the last claimed row skips the index entries of the enrolments this run has already
+    moved (dead until vacuum), which a scan from the start would wade through on every batch.
+    Whatever lies behind ``after`` is done or held by another worker; the next tick starts afresh.
     """
     queryset = (Enrolment.objects.filter(among("journey_id", journey_ids), state=EnrolmentState.ACTIVE,
                                          due_at__lte=now)
-                .order_by("due_at"))
+                .order_by("due_at", "pk"))
+    if after is not None:
+        if connection.vendor == "postgresql":
+            queryset = queryset.extra(where=['("journeys_enrolment"."due_at", "journeys_enrolment"."id") > (%s, %s)'],
+                                      params=[after[0], after[1]])
+        else:
+            queryset = queryset.filter(Q(due_at__gt=after[0]) | Q(due_at=after[0], pk__gt=after[1]))
     if connection.vendor != "sqlite":
         queryset = queryset.select_for_update(skip_locked=True)
     return [Item(*row) for row in queryset.values_list(

@@ -110,7 +110,7 @@ class Enrolment(models.Model):
         constraints = [models.UniqueConstraint(fields=["journey", "member", "entry_key"],
                                                name="journey_enrolment_entry_unique")]
         indexes = [
-            models.Index(fields=["state", "due_at"], name="journey_enrolment_due"),
+            models.Index(fields=["state", "due_at", "id"], name="journey_enrolment_due_id"),
             models.Index(fields=["member"], name="journey_enrolment_of_member"),
         ]
 
