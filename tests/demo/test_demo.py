@@ -14,7 +14,9 @@ from siyu.analytics.models import MemberLifecycle, MemberRfm
 from siyu.commerce.models import ChannelKind, Order, OrderStatus, Refund
 from siyu.core.models import IngestRejection, NightlyRun
 from siyu.demo.generate import generate
+from siyu.journeys.models import Enrolment, GuideTask, Journey
 from siyu.members.models import Member
+from siyu.messaging.models import OutboxMessage
 from siyu.org.models import Role, Staff, Store, StoreKind
 from siyu.segments.models import Segment, SegmentMembership
 from siyu.segments.selectors import segment_members
@@ -91,6 +93,22 @@ def test_the_demo_opens_with_tags_segments_rfm_and_lifecycle_in_place():
     assert Segment.objects.filter(size__gt=0).count() >= 2
     tracked = Segment.objects.get(track_membership=True)
     assert SegmentMembership.objects.filter(segment=tracked, left_at__isnull=True).count() == tracked.size
+
+
+def test_the_demo_runs_the_new_member_journey_and_a_recall_journey_over_its_segment():
+    generate(seed=42, members=SMALL)
+
+    care = Journey.objects.get(code="new-member-care")
+    recall = Journey.objects.get(code="quiet-buyer-recall")
+    quiet = set(segment_members(Segment.objects.get(code="sh-quiet-buyers")).values_list("pk", flat=True))
+    joined_after_go_live = set(Member.objects.filter(created_at__gte=care.created_at).values_list("pk", flat=True))
+    cared = set(Enrolment.objects.filter(journey=care).values_list("member_id", flat=True))
+    assert (care.status, recall.status) == ("live", "live") and quiet
+    assert set(Enrolment.objects.filter(journey=recall).values_list("member_id", flat=True)) == quiet
+    assert cared and cared == joined_after_go_live  # the late sign-ups, enrolled by the trigger
+    treated = Enrolment.objects.filter(journey=recall).exclude(state="control").count()
+    assert GuideTask.objects.count() == treated  # the first step ran for everyone not held out
+    assert OutboxMessage.objects.filter(source__startswith=f"journey:{recall.pk}").count() == treated
 
 
 def test_the_command_prints_a_login_that_works(client, var_dir):

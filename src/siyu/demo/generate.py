@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from siyu.commerce.models import Order, OrderLine, Refund
 from siyu.commerce.services import record_orders
 from siyu.core.ingest import IngestResult
+from siyu.demo.automation import run_journeys, setup_journeys
 from siyu.demo.calendar import Calendar
 from siyu.demo.events import Events
 from siyu.demo.orders import Orders
@@ -128,6 +129,11 @@ def generate(*, seed: int = 42, members: int = 20_000, progress: Progress = _qui
     _ingest(record_orders, order_rows, batch=ORDER_BATCH, phase="orders", progress=progress, summary=summary)
     lap("orders")
 
+    progress("journeys", 0, 1)
+    setup_journeys()  # live before the late sign-ups join: the worker enrols them
+    progress("journeys", 1, None)
+    lap("journeys")
+
     sign_ups = [people.sign_up(g) for g in late]
     progress("sign_ups", 0, len(sign_ups))
     _ingest(upsert_members, sign_ups, batch=MEMBER_BATCH, phase="sign_ups", progress=progress, summary=summary)
@@ -145,6 +151,11 @@ def generate(*, seed: int = 42, members: int = 20_000, progress: Progress = _qui
     setup_segments(rng)
     progress("segments", 1, None)
     lap("segments")
+
+    progress("automation", 0, 1)
+    run_journeys()
+    progress("automation", 1, None)
+    lap("automation")
     return summary.count()
 
 

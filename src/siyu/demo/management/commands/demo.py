@@ -38,6 +38,8 @@ class Command(BaseCommand):
             "sign_ups": _("Marketplace buyers who join later"),
             "events": _("Behaviour events"),
             "segments": _("Tags, segments, RFM and lifecycle"),
+            "journeys": _("Message templates and the new-member journey"),
+            "automation": _("Recall journey and the first worker tick"),
         }
         started = time.perf_counter()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
