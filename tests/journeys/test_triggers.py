@@ -164,3 +164,40 @@ def test_a_recurring_schedule_enrols_a_segment_snapshot_each_time_it_fires():
     assert entered(journey) == sorted(p.pk for p in people)
     tick(now=at("2026-07-08 10:00"))
     assert Enrolment.objects.filter(journey=journey).count() == 6
+
+
+def test_a_crash_while_entering_leaves_the_cursor_so_the_next_tick_enrols_them(monkeypatch):
+    from siyu.journeys import triggers
+
+    journey = journey_on({"kind": "joined"})
+    people = [member(joined=START) for _ in range(3)]
+    real = triggers.enrol
+
+    def dies(**kwargs):
+        real(**kwargs)
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(triggers, "enrol", dies)
+    with pytest.raises(RuntimeError):
+        tick(now=START)
+    assert entered(journey) == []
+    assert TriggerCursor.objects.get(journey=journey, source="trigger:joined").position < people[0].pk
+    monkeypatch.setattr(triggers, "enrol", real)
+    tick(now=START)
+    tick(now=START)
+    assert entered(journey) == sorted(p.pk for p in people)
+
+
+def test_a_webhook_step_goes_through_messagings_webhook_channel():
+    from siyu.messaging.models import OutboxMessage
+
+    hook = template("crm-hook", channel="webhook", webhook_url="https://crm.example.com/hook")
+    journey = live("hook", {"trigger": {"kind": "manual"},
+                            "steps": [{"key": "h", "kind": "webhook", "template_id": hook.pk}]}, now=START)
+    from siyu.journeys import services
+
+    someone = member()
+    services.enrol_members(journey=journey, member_ids=[someone.pk], entry_key="k", now=START)
+    tick(now=START)
+    message = OutboxMessage.objects.get(member=someone)
+    assert (message.channel, message.purpose, message.status) == ("webhook", "service", "queued")
