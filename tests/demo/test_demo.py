@@ -15,6 +15,9 @@ from siyu.commerce.models import ChannelKind, Order, OrderStatus, Refund
 from siyu.core.models import IngestRejection, NightlyRun
 from siyu.demo.generate import generate
 from siyu.journeys.models import Enrolment, GuideTask, Journey
+from siyu.loyalty.coupon_models import Reward
+from siyu.loyalty.ledger import verify_ledger
+from siyu.loyalty.models import LoyaltyProgram, MemberTier, PointsAccount, PointsEntry
 from siyu.members.models import Member
 from siyu.messaging.models import OutboxMessage
 from siyu.org.models import Role, Staff, Store, StoreKind
@@ -93,6 +96,18 @@ def test_the_demo_opens_with_tags_segments_rfm_and_lifecycle_in_place():
     assert Segment.objects.filter(size__gt=0).count() >= 2
     tracked = Segment.objects.get(track_membership=True)
     assert SegmentMembership.objects.filter(segment=tracked, left_at__isnull=True).count() == tracked.size
+
+
+def test_the_demo_members_earned_points_and_tiers_by_the_clubs_rules():
+    generate(seed=42, members=SMALL)
+
+    program = LoyaltyProgram.objects.get(code="yue-club")
+    checked, mismatches = verify_ledger(program=program)
+    assert checked == PointsAccount.objects.filter(program=program).count() > SMALL / 4
+    assert mismatches == []
+    assert PointsEntry.objects.filter(account__program=program, kind="earn").exists()
+    assert "silver" in set(MemberTier.objects.filter(program=program).values_list("tier__code", flat=True))
+    assert Reward.objects.filter(program=program, is_active=True).count() == 2
 
 
 def test_the_demo_runs_the_new_member_journey_and_a_recall_journey_over_its_segment():

@@ -19,6 +19,7 @@ from siyu.core.ingest import IngestResult
 from siyu.demo.automation import run_journeys, setup_journeys
 from siyu.demo.calendar import Calendar
 from siyu.demo.events import Events
+from siyu.demo.loyalty import setup_loyalty
 from siyu.demo.orders import Orders
 from siyu.demo.org import setup_org
 from siyu.demo.people import People
@@ -101,6 +102,7 @@ def generate(*, seed: int = 42, members: int = 20_000, progress: Progress = _qui
 
     progress("org", 0, 1)
     org = setup_org(rng)
+    setup_loyalty()  # before the orders: they earn points as they arrive
     calendar = Calendar()
     progress("org", 1, None)
     lap("org")
