@@ -20,6 +20,7 @@ from unfold.widgets import UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from siyu.console.base import scope_q
 from siyu.core.errors import NotFound, SiyuError
+from siyu.journeys import forms as editor
 from siyu.journeys import selectors, services
 from siyu.journeys.definition import ACTIONS, STEP_KINDS, TRIGGERS, WAIT_MODES
 from siyu.journeys.diagram import describe, kind_label, render_svg
@@ -101,25 +102,76 @@ def _form_errors(form: JourneyForm, error: SiyuError) -> None:
         form.add_error("definition", f"{field}: {error.message}" if field else str(error.message))
 
 
+def _actor(request: HttpRequest) -> str:
+    return f"console:{request.user.get_username()}"
+
+
+def _save(request: HttpRequest, journey, definition: dict, data: dict):
+    if journey is None:
+        return services.create_journey(code=data["code"], name=data["name"], description=data["description"],
+                                       definition=definition, actor=_actor(request), user=request.user)
+    return services.update_journey(journey=journey, name=data["name"], description=data["description"],
+                                   definition=definition, actor=_actor(request), user=request.user)
+
+
+def _done(request: HttpRequest, journey, created: bool) -> HttpResponse:
+    if created:
+        messages.success(request, _("Journey %(name)s created as a draft") % {"name": journey.name})
+    else:
+        messages.success(request, _("Journey saved"))
+    return redirect("journeys:detail", code=journey.code)
+
+
+def _edit_json(request: HttpRequest, journey) -> HttpResponse:
+    """The whole definition as JSON: for rules and options the step list does not spell out."""
+    definition = journey.current_version.definition if journey else EXAMPLE
+    form = JourneyForm(request.POST or None, initial={
+        "code": getattr(journey, "code", ""), "name": getattr(journey, "name", ""),
+        "description": getattr(journey, "description", ""),
+        "definition": json.dumps(definition, ensure_ascii=False, indent=2)})
+    if journey is not None:
+        form.fields["code"].disabled = True
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            saved = _save(request, journey, data["definition"], data)
+        except SiyuError as error:
+            _form_errors(form, error)
+        else:
+            return _done(request, saved, journey is None)
+    title = _("Edit %(name)s") % {"name": journey.name} if journey else _("New journey")
+    return TemplateResponse(request, "journeys/form.html", _context(
+        request, title=title, form=form, help=_help(), journey=journey))
+
+
+def _edit_steps(request: HttpRequest, journey) -> HttpResponse:
+    """Settings fields and one row per step (its options as a small JSON object)."""
+    settings_initial, steps_initial = editor.initial(journey, None if journey else EXAMPLE)
+    settings_form = editor.JourneySettingsForm(request.POST or None, initial=settings_initial)
+    # Rows are compared with their initial values to spot untouched extra rows: a posted row equal
+    # to its initial one must still count, so the posted formset gets no initial.
+    formset = (editor.StepFormSet(request.POST, prefix="steps") if request.method == "POST"
+               else editor.StepFormSet(initial=steps_initial, prefix="steps"))
+    if journey is not None:
+        settings_form.fields["code"].disabled = True
+    if request.method == "POST" and settings_form.is_valid() and formset.is_valid():
+        definition, rows = editor.build_definition(settings_form.cleaned_data, formset.cleaned_data)
+        try:
+            saved = _save(request, journey, definition, settings_form.cleaned_data)
+        except SiyuError as error:
+            editor.place_error(error, settings_form, formset, rows)
+        else:
+            return _done(request, saved, journey is None)
+    title = _("Edit %(name)s") % {"name": journey.name} if journey else _("New journey")
+    return TemplateResponse(request, "journeys/editor.html", _context(
+        request, title=title, form=settings_form, formset=formset, help=_help(), journey=journey))
+
+
 @staff_member_required
 @require_http_methods(["GET", "POST"])
 def journey_new(request: HttpRequest) -> HttpResponse:
     _need(request, "add")
-    form = JourneyForm(request.POST or None, initial={
-        "definition": json.dumps(EXAMPLE, ensure_ascii=False, indent=2)})
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            journey = services.create_journey(code=data["code"], name=data["name"], description=data["description"],
-                                              definition=data["definition"],
-                                              actor=f"console:{request.user.get_username()}", user=request.user)
-        except SiyuError as error:
-            _form_errors(form, error)
-        else:
-            messages.success(request, _("Journey %(name)s created as a draft") % {"name": journey.name})
-            return redirect("journeys:detail", code=journey.code)
-    return TemplateResponse(request, "journeys/form.html", _context(
-        request, title=_("New journey"), form=form, help=_help(), journey=None))
+    return _edit_json(request, None) if request.GET.get("json") else _edit_steps(request, None)
 
 
 @staff_member_required
@@ -127,23 +179,7 @@ def journey_new(request: HttpRequest) -> HttpResponse:
 def journey_edit(request: HttpRequest, code: str) -> HttpResponse:
     _need(request, "change")
     journey = _journey(code)
-    form = JourneyForm(request.POST or None, initial={
-        "code": journey.code, "name": journey.name, "description": journey.description,
-        "definition": json.dumps(journey.current_version.definition, ensure_ascii=False, indent=2)})
-    form.fields["code"].disabled = True
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.update_journey(journey=journey, name=data["name"], description=data["description"],
-                                    definition=data["definition"], actor=f"console:{request.user.get_username()}",
-                                    user=request.user)
-        except SiyuError as error:
-            _form_errors(form, error)
-        else:
-            messages.success(request, _("Journey saved"))
-            return redirect("journeys:detail", code=journey.code)
-    return TemplateResponse(request, "journeys/form.html", _context(
-        request, title=_("Edit %(name)s") % {"name": journey.name}, form=form, help=_help(), journey=journey))
+    return _edit_json(request, journey) if request.GET.get("json") else _edit_steps(request, journey)
 
 
 @staff_member_required
