@@ -222,11 +222,25 @@ class TierResult:
         return asdict(self)
 
 
-def _decide(program, tiers, figures: dict[int, Figures], rows: dict[int, MemberTier], now, *, downgrade: bool,
+class TierRow:
+    """A member's tier row as the decisions need it (a model instance per row costs more than the decision)."""
+
+    __slots__ = ("achieved_at", "member_id", "pk", "retained_until", "tier")
+
+    def __init__(self, pk: int, member_id: int, tier: Tier, retained_until: dt.datetime):
+        self.pk, self.member_id, self.tier, self.retained_until = pk, member_id, tier, retained_until
+        self.achieved_at = None  # set when the tier changes
+
+    @property
+    def tier_id(self) -> int:
+        return self.tier.pk
+
+
+def _decide(program, tiers, figures: dict[int, Figures], rows: dict[int, TierRow], now, *, downgrade: bool,
             result: TierResult) -> None:
     """Upgrade (and with ``downgrade``, renew or downgrade) the members in ``figures`` ∪ ``rows``."""
     entry = entry_tier(tiers)
-    created, changed, dropped, history = [], [], [], []
+    created, changed, renewed, dropped, history = [], [], [], [], []
     for member_id in sorted(set(figures) | set(rows)):
         result.evaluated += 1
         mine = figures.get(member_id) or Figures()
@@ -240,7 +254,7 @@ def _decide(program, tiers, figures: dict[int, Figures], rows: dict[int, MemberT
         elif downgrade and row is not None and row.retained_until <= now:
             if target is not None and target.pk == row.tier_id:
                 row.retained_until = now + dt.timedelta(days=target.retention_days)
-                changed.append(row)
+                renewed.append(row)
                 result.renewed += 1
                 continue
             reason = TierChangeReason.DOWNGRADE
@@ -264,7 +278,9 @@ def _decide(program, tiers, figures: dict[int, Figures], rows: dict[int, MemberT
     note_bulk_write(MemberTier, len(created))
     update_rows(MemberTier, ["tier_id", "achieved_at", "retained_until"],
                 [(row.pk, row.tier_id, row.achieved_at, row.retained_until) for row in changed],
-                also={"updated_at": stamp})
+                also={"updated_at": stamp}, chunk_size=5000)
+    update_rows(MemberTier, ["retained_until"], [(row.pk, row.retained_until) for row in renewed],
+                also={"updated_at": stamp}, chunk_size=5000)
     if dropped:
         MemberTier.objects.filter(pk__in=dropped).delete()
     insert_rows(TierChange, ("program_id", "member_id", "from_tier_id", "to_tier_id", "reason", "figures",
@@ -273,19 +289,17 @@ def _decide(program, tiers, figures: dict[int, Figures], rows: dict[int, MemberT
 
 
 def _locked_rows(program: LoyaltyProgram, tiers: list[Tier], members: dict, *, lock: bool = True
-                 ) -> dict[int, MemberTier]:
+                 ) -> dict[int, TierRow]:
     """The members' tier rows, locked in id order (without joining the tiers: that would lock them too)."""
     by_pk = {t.pk: t for t in tiers}
-    rows = {}
     found = MemberTier.objects.filter(_on("member_id", members), program=program)
-    for row in (found.select_for_update() if lock else found).order_by("pk"):
-        row.tier = by_pk[row.tier_id]
-        rows[row.member_id] = row
-    return rows
+    return {member_id: TierRow(pk, member_id, by_pk[tier_id], retained_until)
+            for pk, member_id, tier_id, retained_until in (found.select_for_update() if lock else found).order_by(
+                "pk").values_list("pk", "member_id", "tier_id", "retained_until")}
 
 
 def member_tiers(*, members: dict[int, Iterable[int]], programs: dict[int, LoyaltyProgram],
-                 tiers: dict[int, list[Tier]]) -> dict[int, dict[int, MemberTier]]:
+                 tiers: dict[int, list[Tier]]) -> dict[int, dict[int, TierRow]]:
     """``{program_id: {member_id: tier row}}`` of ``members`` (``{program_id: member ids}``), read
     without locks (:func:`upgrade_tiers` locks the rows it may change); programs without tiers are left out."""
     return {p: _locked_rows(programs[p], tiers[p], {"in": sorted(ids)}, lock=False)
@@ -294,7 +308,7 @@ def member_tiers(*, members: dict[int, Iterable[int]], programs: dict[int, Loyal
 
 def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, LoyaltyProgram],
                   now: dt.datetime | None = None, accounts: dict | None = None,
-                  rows: dict[int, dict[int, MemberTier]] | None = None, tiers: dict[int, list[Tier]] | None = None
+                  rows: dict[int, dict[int, TierRow]] | None = None, tiers: dict[int, list[Tier]] | None = None
                   ) -> int:
     """Upgrade the ``(program_id, member_id)`` members who now qualify for a higher tier (ingestion).
 
