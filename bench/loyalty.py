@@ -390,6 +390,15 @@ def bench_tiers(args, program, now: dt.datetime) -> dict:
             "check": {"match": not differ, "differ": len(differ), "sample": differ[:5]}}
 
 
+def check_ledger() -> dict:
+    """``siyu loyalty_check`` on the bench's ledger: every balance, debt and lot against its entries."""
+    from siyu.loyalty.ledger import verify_ledger
+
+    accounts, mismatches = verify_ledger()
+    log(f"ledger check: {accounts} accounts, {len(mismatches)} mismatches")
+    return {"accounts": accounts, "mismatches": len(mismatches), "sample": [str(m) for m in mismatches[:5]]}
+
+
 # -- main ------------------------------------------------------------------------------------
 def main(argv=None) -> dict:
     args = parse_args(argv)
@@ -434,6 +443,9 @@ def main(argv=None) -> dict:
         tiers = None if args.skip_tiers else bench_tiers(args, program, now + dt.timedelta(days=RETENTION_DAYS + 1))
         if tiers and not tiers["check"]["match"]:
             exit_code = 1
+        ledger_check = check_ledger()
+        if ledger_check["mismatches"]:
+            exit_code = 1
         floor = floor_orders = None
         if not args.skip_floor:
             ledger = ledger_rows(args, orders)
@@ -457,6 +469,7 @@ def main(argv=None) -> dict:
                 "written": written,
             },
             "tiers": tiers,
+            "ledger_check": ledger_check,
         }
     finally:
         if args.keep:
@@ -467,7 +480,7 @@ def main(argv=None) -> dict:
             tmp.cleanup()
     print(json.dumps(report, ensure_ascii=False, indent=2))
     if exit_code:
-        log("the service's tiers differ from the floor's: see tiers.check")
+        log("the service's tiers differ from the floor's (tiers.check) or the ledger does not add up (ledger_check)")
         sys.exit(exit_code)
     return report
 
