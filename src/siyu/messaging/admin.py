@@ -30,6 +30,10 @@ class MessageTemplateAdmin(ConsoleAdmin):
         (_("Channel settings"), {"fields": ["provider_template", "webhook_url", "quiet_hours"]}),
     ]
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # the outbox keeps every message's template: switch a template off instead of deleting it
+        return False
+
     @admin.display(description=_("variables"))
     def variables_help(self, obj) -> str:
         return format_html_join("", "<div><code>{{{{ {} }}}}</code> — {}</div>",

@@ -97,8 +97,10 @@ class OutboxMessage(models.Model):
 
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
                                related_name="+", db_index=False)  # (member, id) below serves it
+    # No index of its own: a template with messages is never deleted (the console switches it off
+    # instead), and one index fewer is one write fewer per enqueued message.
     template = models.ForeignKey(MessageTemplate, verbose_name=_("template"), on_delete=models.PROTECT,
-                                 related_name="messages")
+                                 related_name="messages", db_index=False)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     purpose = models.CharField(_("purpose"), max_length=10, choices=Purpose.choices)
     dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
