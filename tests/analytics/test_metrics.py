@@ -282,9 +282,11 @@ def test_funnels_match_a_brute_force_walk(world, steps, case):
 @pytest.mark.parametrize(("steps", "message"), [("join", "2 to 8 steps"), ("join,event:dance", "unknown funnel step"),
                                                 ("join,refund", "unknown funnel step")])
 def test_a_bad_funnel_is_refused_naming_the_steps(steps, message):
+    from django.utils import translation
+
     from siyu.analytics.metrics.funnels import parse_steps
     from siyu.core.errors import ValidationError
 
-    with pytest.raises(ValidationError) as error:
+    with translation.override("en"), pytest.raises(ValidationError) as error:
         parse_steps(steps)
     assert error.value.field == "steps" and message in str(error.value.message)
