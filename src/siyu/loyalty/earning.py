@@ -200,7 +200,7 @@ def _earn_purchases(counted: list, accounts: dict, rows: dict, tiers: dict, now:
             account_id=accounts[(program.pk, member_id)].pk, kind=EntryKind.EARN, amount=points, key=f"order:{pk}",
             reason=reason, source_type=SourceType.ORDER, source_id=str(pk), occurred_at=occurred,
             business_date=day, expires_at=expiry[(program.pk, day)]))
-    result.add(post(postings, {a.pk: a for a in accounts.values()}, now=now, existing=set(earned)))
+    result.add(post(postings, {a.pk: a for a in accounts.values()}, now=now, existing=set(earned), defer=True))
     return pairs, again
 
 
@@ -392,7 +392,7 @@ def _reverse_orders(index: ProgramIndex, order_ids: list[int], now: dt.datetime,
             (debits if change > 0 else credits).append(posting)
     postings = credits + debits  # points given back first, so that a debit in the same batch can use them
     if postings:
-        result.add(post(postings, held, now=now))
+        result.add(post(postings, held, now=now, defer=True))
 
 
 def _share(earned: int, refunded: Decimal, paid: Decimal) -> int:
@@ -498,7 +498,7 @@ def _earn_events(index: ProgramIndex, candidates: list, now: dt.datetime, result
         postings.append(Posting(account_id=account, kind=EntryKind.EARN, amount=room, key=key, reason=rule.name,
                                 source_type=SourceType.EVENT, source_id=str(event_id), occurred_at=occurred,
                                 business_date=day, expires_at=lot_expiry(program, occurred)))
-    result.add(post(postings, by_id, now=now, existing=known))
+    result.add(post(postings, by_id, now=now, existing=known, defer=True))
     result.upgrades += upgrade_tiers(pairs=pairs, programs=index.programs, now=now, accounts=accounts)
     save_tier_figures(accounts.values())
 

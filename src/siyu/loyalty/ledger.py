@@ -202,18 +202,19 @@ class LockedAccount:
     """A locked account's row as a batch needs it (a model instance per row costs more than the lock).
 
     ``tier_*`` are the stored upper bound of the member's tier figures (see ``siyu.loyalty.tiers``);
-    ``figures_changed`` says that they moved in memory and must be saved (``save_tier_figures``).
+    ``unsaved`` says that the row moved in memory (balance, debt or tier figures) and must be
+    written (``save_accounts``).
     """
 
-    __slots__ = ("balance", "debt", "figures_changed", "member_id", "pk", "program_id", "tier_figures_at",
-                 "tier_figures_from", "tier_orders", "tier_paid", "tier_points")
+    __slots__ = ("balance", "debt", "member_id", "pk", "program_id", "tier_figures_at", "tier_figures_from",
+                 "tier_orders", "tier_paid", "tier_points", "unsaved")
 
     def __init__(self, pk: int, program_id: int, member_id: int, balance: int, debt: int, tier_figures_at=None,
                  tier_figures_from=None, tier_paid=0, tier_orders=0, tier_points=0):
         self.pk, self.program_id, self.member_id, self.balance, self.debt = pk, program_id, member_id, balance, debt
         self.tier_figures_at, self.tier_figures_from = tier_figures_at, tier_figures_from
         self.tier_paid, self.tier_orders, self.tier_points = tier_paid, tier_orders, tier_points
-        self.figures_changed = False
+        self.unsaved = False
 
     @property
     def id(self) -> int:
@@ -239,13 +240,15 @@ def existing_keys(keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
 
 
 def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | PointsAccount], *, now: dt.datetime,
-         existing: set[tuple[int, str]] | None = None) -> PostResult:
+         existing: set[tuple[int, str]] | None = None, defer: bool = False) -> PostResult:
     """Write ``postings`` (in their order) against ``accounts`` (``{id: account}``, locked by the caller).
 
     A posting whose ``(program, key)`` is already in the ledger is a duplicate and changes
     nothing; ``existing`` spares the lookup when the caller read those keys after locking the
     accounts. Raises ``Conflict(insufficient_points)`` before writing anything when a debit without
-    ``into_debt`` asks for more than the balance.
+    ``into_debt`` asks for more than the balance. With ``defer`` (``LockedAccount`` rows only) the
+    accounts' new balances stay in memory, marked ``unsaved``: the caller writes every account it
+    touched in one statement (``save_accounts``) once the batch is done.
     """
     result = PostResult()
     if existing is None:
@@ -333,21 +336,37 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
     _save(entries, new_lots, allocations, lots)
     figures = _tier_points(entries, accounts)
     changed = [a for a in balance if (balance[a], debt[a]) != (accounts[a].balance, accounts[a].debt)
-               or figures.get(a) or getattr(accounts[a], "figures_changed", False)]
+               or figures.get(a) or getattr(accounts[a], "unsaved", False)]
     if changed:
         # One statement: each account moves by its own delta (a join with the deltas as a table); the
         # tier figures of these locked accounts are written as they now stand (see ``siyu.loyalty.tiers``).
         for a in changed:
             accounts[a].tier_points += figures.get(a, 0)
+        if defer:
+            for a in changed:
+                accounts[a].balance, accounts[a].debt, accounts[a].unsaved = balance[a], debt[a], True
+            return result
         moves = [(a, balance[a] - accounts[a].balance, debt[a] - accounts[a].debt,
                   *(getattr(accounts[a], name) for name in TIER_FIGURES)) for a in sorted(changed)]
         update_rows(PointsAccount, ["balance", "debt", *TIER_FIGURES], moves, add={"balance", "debt"},
                     also={"updated_at": timezone.now()}, chunk_size=5000)
         for a in changed:
             accounts[a].balance, accounts[a].debt = balance[a], debt[a]
-            if hasattr(accounts[a], "figures_changed"):
-                accounts[a].figures_changed = False
+            if hasattr(accounts[a], "unsaved"):
+                accounts[a].unsaved = False
     return result
+
+
+def save_accounts(accounts: Iterable[LockedAccount]) -> int:
+    """Write the (locked) ``accounts`` marked ``unsaved`` as they stand in memory: balance, debt and
+    tier figures, one statement. Returns how many were written."""
+    changed = sorted((a for a in accounts if a.unsaved), key=lambda a: a.pk)
+    update_rows(PointsAccount, ["balance", "debt", *TIER_FIGURES],
+                [(a.pk, a.balance, a.debt, *(getattr(a, name) for name in TIER_FIGURES)) for a in changed],
+                also={"updated_at": timezone.now()}, chunk_size=5000)
+    for a in changed:
+        a.unsaved = False
+    return len(changed)
 
 
 def _tier_points(entries: list[_Entry], accounts) -> dict[int, int]:

@@ -189,20 +189,14 @@ def add_order_to_bound(account, *, paid: Decimal, refunded: Decimal, ordered_at:
     if refunded < paid:
         account.tier_paid += paid - refunded
         account.tier_orders += 1
-        account.figures_changed = True
+        account.unsaved = True
 
 
 def save_tier_figures(accounts: Iterable) -> int:
-    """Write the stored bounds of the (locked) ``accounts`` whose figures moved in memory: one statement."""
-    from siyu.loyalty.models import PointsAccount
+    """Write the (locked) ``accounts`` whose figures or balances moved in memory: one statement."""
+    from siyu.loyalty.ledger import save_accounts
 
-    changed = [a for a in accounts if a.figures_changed]
-    update_rows(PointsAccount, ["tier_figures_at", "tier_figures_from", "tier_paid", "tier_orders", "tier_points"],
-                [(a.pk, a.tier_figures_at, a.tier_figures_from, a.tier_paid, a.tier_orders, a.tier_points)
-                 for a in sorted(changed, key=lambda a: a.pk)], chunk_size=5000)
-    for a in changed:
-        a.figures_changed = False
-    return len(changed)
+    return save_accounts(accounts)
 
 
 def _on(field: str, lookups: dict) -> Q:
@@ -366,7 +360,7 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
             exact = cover.get(m, Figures())
             account.tier_figures_at, account.tier_figures_from = counted_at, since
             account.tier_paid, account.tier_orders, account.tier_points = exact.paid, exact.orders, exact.points
-            account.figures_changed = True
+            account.unsaved = True
         _decide(program, ranked, {m: figures.get(m, Figures()) for m in climbing},
                 {m: held[m] for m in climbing if m in held}, now, downgrade=False, result=result)
     return result.upgraded
