@@ -176,3 +176,24 @@ def test_wecom_system_busy_is_retried(wecom_server):
     deliver_due(now=row.next_attempt_at)
     row.refresh_from_db()
     assert (row.status, row.attempts) == (Status.SENT, 2)
+
+
+def test_sms_delivery_reports_mark_messages_delivered_or_failed_once(sms_server):
+    from siyu.messaging.services import Receipt, record_receipts
+
+    template = make_template(Channel.SMS, provider_template="SMS_1")
+    ok, bad = reachable_member(), reachable_member()
+    enqueue(messages=[Outgoing(member_id=m.pk, template_id=template.pk, dedupe_key=k)
+                      for k, m in (("ok", ok), ("bad", bad))], now=NOON)
+    deliver_due(now=NOON)
+    rows = {r.dedupe_key: r for r in OutboxMessage.objects.all()}
+    later = NOON + dt.timedelta(seconds=30)
+    receipts = [Receipt(rows["ok"].provider_id, True, later), Receipt(rows["bad"].provider_id, False, later,
+                                                                        "MOBILE_NUMBER_ILLEGAL"),
+                Receipt("unknown^0", True, later)]
+    assert record_receipts(channel=Channel.SMS, receipts=receipts) == 2
+    assert record_receipts(channel=Channel.SMS, receipts=receipts) == 0
+    rows = {r.dedupe_key: r for r in OutboxMessage.objects.all()}
+    assert (rows["ok"].status, rows["ok"].delivered_at) == (Status.DELIVERED, later)
+    assert (rows["bad"].status, rows["bad"].reason, rows["bad"].detail) == (
+        Status.FAILED, Reason.PROVIDER_REJECTED, "MOBILE_NUMBER_ILLEGAL")

@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.core.db import among, chunked, insert_rows, note_bulk_write
+from siyu.core.db import among, chunked, insert_rows, note_bulk_write, update_rows
 from siyu.core.errors import BatchTooLarge, ValidationError
 from siyu.members.models import ContactStatus, Member, MemberStatus, WeComContact
 from siyu.messaging.models import (
@@ -31,8 +31,8 @@ from siyu.messaging.models import (
 )
 from siyu.messaging.policy import Cap, marketing_cap, quiet_hours
 
-__all__ = ["Channel", "EnqueueResult", "Enqueued", "Outgoing", "Purpose", "Reason", "Status", "enqueue",
-           "resubscribe", "unsubscribe"]
+__all__ = ["Channel", "EnqueueResult", "Enqueued", "Outgoing", "Purpose", "Reason", "Receipt", "Status", "enqueue",
+           "record_receipts", "resubscribe", "unsubscribe"]
 
 MAX_BATCH = 10_000
 MAX_KEY = 200
@@ -340,3 +340,43 @@ def resubscribe(*, member_ids: Sequence[int], channel: str) -> int:
     with transaction.atomic():
         deleted, _x = Unsubscribe.objects.filter(among("member_id", ids), channel=channel).delete()
     return deleted
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A provider's delivery report (回执) for one sent message, by the id the provider gave it."""
+
+    provider_id: str
+    delivered: bool
+    at: dt.datetime
+    error: str = ""  # the provider's code when not delivered, e.g. MOBILE_NUMBER_ILLEGAL
+
+
+def record_receipts(*, channel: str, receipts: Sequence[Receipt]) -> int:
+    """Mark sent messages of ``channel`` delivered (or failed with the provider's error code).
+
+    Idempotent: only rows still ``sent`` change, so a repeated report changes nothing; unknown
+    provider ids are ignored. Returns how many rows changed. Two queries per call.
+    """
+    if channel not in Channel.values:
+        raise ValidationError(_("unknown channel %(c)s") % {"c": channel}, code="invalid_choice", field="channel")
+    for i, receipt in enumerate(receipts):
+        if timezone.is_naive(receipt.at):
+            raise ValidationError(_("the time must be timezone-aware"), code="naive_datetime",
+                                  field=f"receipts[{i}].at")
+    by_id = {r.provider_id: r for r in receipts if r.provider_id}
+    if not by_id:
+        return 0
+    changed = 0
+    with transaction.atomic():
+        rows = list(OutboxMessage.objects.filter(among("provider_id", list(by_id)), channel=channel,
+                                                 status=Status.SENT)
+                    .select_for_update().order_by("pk").values_list("pk", "provider_id"))
+        delivered = [(pk, by_id[pid].at) for pk, pid in rows if by_id[pid].delivered]
+        failed = [(pk, by_id[pid].error[:500] or "undelivered") for pk, pid in rows if not by_id[pid].delivered]
+        if delivered:
+            changed += update_rows(OutboxMessage, ["delivered_at"], delivered, also={"status": Status.DELIVERED})
+        if failed:
+            changed += update_rows(OutboxMessage, ["detail"], failed,
+                                   also={"status": Status.FAILED, "reason": Reason.PROVIDER_REJECTED})
+    return changed
