@@ -63,7 +63,8 @@ def test_the_home_page_shows_the_kpis_of_the_period_exactly(world, boss):
     assert 'id="chart-trend"' in html and "analytics/dashboard.js" in html
     assert "Cohort retention" in html and "RFM grid" in html
     before = Reference(start=dt.date(2026, 3, 31), end=MAY_REF["start"]).contribution()
-    assert f"members' sales ¥{parts['amount'] - before['amount']:,.2f} vs the previous period" in html
+    change = parts["amount"] - before["amount"]
+    assert f"members' sales {'-' if change < 0 else ''}¥{abs(change):,.2f} vs the previous period" in html
 
 
 def test_the_dashboard_speaks_chinese_too(world, boss):

@@ -53,7 +53,10 @@ RFM_GRID = [
 # grouping is done here); money in yuan with ¥, rates as percentages with one decimal.
 
 def yuan(value: Decimal | None) -> str:
-    return "–" if value is None else f"¥{Decimal(value):,.2f}"
+    if value is None:
+        return "–"
+    value = Decimal(value)
+    return f"{'-' if value < 0 else ''}¥{abs(value):,.2f}"
 
 
 def integer(value) -> str:
