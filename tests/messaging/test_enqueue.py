@@ -174,6 +174,7 @@ def test_unknown_members_get_no_row_and_the_rest_land(sms_template):
     ({"purpose": "spam"}, "messages[0].purpose", "invalid_choice"),
     ({"not_before": dt.datetime(2026, 3, 2, 10)}, "messages[0].not_before", "naive_datetime"),
     ({"template_id": 0}, "messages[0].template_id", "unknown_template"),
+    ({"context": {"coupon_code": dt.date(2026, 3, 2)}}, "messages[0].context", "invalid"),
 ])
 def test_malformed_messages_are_rejected_with_the_field(sms_template, fields, field, code):
     member = make_member()

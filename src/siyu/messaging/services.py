@@ -8,6 +8,7 @@ row per dedupe key either way, so a member's history shows what was *not* sent a
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -124,6 +125,12 @@ def _validate(messages: Sequence[Outgoing]) -> None:
                                   field=f"{where}.not_before")
         if not isinstance(msg.context, dict):
             raise ValidationError(_("context must be an object"), code="invalid", field=f"{where}.context")
+        if msg.context:
+            try:
+                json.dumps(msg.context)
+            except (TypeError, ValueError):
+                raise ValidationError(_("context must hold only JSON values (text, numbers, lists, objects)"),
+                                      code="invalid", field=f"{where}.context") from None
 
 
 def _existing(keys: list[str]) -> dict[str, Enqueued]:
