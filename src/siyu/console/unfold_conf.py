@@ -52,6 +52,12 @@ NAVIGATION = [
         "title": _("Member center"),
         "separator": True,
         "items": [
+            {
+                "title": _("Dashboard"),
+                "icon": "dashboard",
+                "link": "/console/",
+                "permission": can_view("commerce.view_order"),
+            },
             _model(_("Members"), "groups", "members", "member"),
             _model(_("Identities"), "fingerprint", "members", "identity"),
             _model(_("WeCom contacts"), "contacts", "members", "wecomcontact"),
