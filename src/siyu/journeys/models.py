@@ -84,8 +84,9 @@ class Enrolment(models.Model):
     member (``order:12``), or ``once`` for journeys a member enters once ever.
     """
 
+    # journey_id is the first column of the unique (journey, member, entry_key): no index of its own
     journey = models.ForeignKey(Journey, verbose_name=_("journey"), on_delete=models.CASCADE,
-                                related_name="enrolments")
+                                related_name="enrolments", db_index=False)
     version = models.ForeignKey(JourneyVersion, verbose_name=_("version"), on_delete=models.PROTECT,
                                 related_name="enrolments")
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
@@ -98,7 +99,7 @@ class Enrolment(models.Model):
     step_since = models.DateTimeField(_("at this step since"))
     anchor_at = models.DateTimeField(_("anchor"), help_text=_("The moment waits counted in days after entry start from "
                                                               "(the member's joining for joining triggers)"))
-    entered_at = models.DateTimeField(_("entered at"), db_index=True)
+    entered_at = models.DateTimeField(_("entered at"))
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     converted_at = models.DateTimeField(_("goal reached at"), null=True, blank=True)
     exit_reason = models.CharField(_("exit reason"), max_length=30, blank=True)
@@ -111,7 +112,6 @@ class Enrolment(models.Model):
                                                name="journey_enrolment_entry_unique")]
         indexes = [
             models.Index(fields=["state", "due_at", "id"], name="journey_enrolment_due_id"),
-            models.Index(fields=["member"], name="journey_enrolment_of_member"),
         ]
 
     def __str__(self) -> str:
@@ -141,12 +141,13 @@ class StepLog(models.Model):
     ``(enrolment, step)`` is unique: the final guard that a step's action runs once per enrolment.
     """
 
+    # enrolment_id and member_id lead the unique (enrolment, step) and the (member, at) index
     enrolment = models.ForeignKey(Enrolment, verbose_name=_("enrolment"), on_delete=models.CASCADE,
-                                  related_name="log", db_constraint=False)
+                                  related_name="log", db_constraint=False, db_index=False)
     journey = models.ForeignKey(Journey, verbose_name=_("journey"), on_delete=models.CASCADE, related_name="+",
                                 db_constraint=False)
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+",
-                               db_constraint=False)
+                               db_constraint=False, db_index=False)
     step = models.CharField(_("step"), max_length=32)
     kind = models.CharField(_("kind"), max_length=20)
     outcome = models.CharField(_("outcome"), max_length=12, choices=StepOutcome.choices)
