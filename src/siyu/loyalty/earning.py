@@ -120,9 +120,12 @@ def earn_for_orders(*, order_ids: Iterable[int], now: dt.datetime | None = None)
     if not wanted and not seen:
         return result
     counted = [w for w in wanted if w[4]]
-    # The buyers' accounts, and those of members whose tier bound must see the orders, locked at once.
-    accounts = lock_accounts(((p.pk, member_id) for p, _pk, member_id, *_ in counted),
-                             existing=((p, m) for p, m, *_ in seen))
+    # The buyers' accounts, and those of every member whose tier figures the orders count in (even
+    # orders that earn nothing, e.g. before the program's start), locked at once: created where
+    # missing, so that a batch creating an account and another adding orders of the same member
+    # meet on the account's lock and the stored bound sees both.
+    accounts = lock_accounts([*((p.pk, member_id) for p, _pk, member_id, *_ in counted),
+                              *((p, m) for p, m, *_ in seen)])
     for program_id, member_id, paid, refunded, ordered_at in seen:
         if (program_id, member_id) in accounts:
             add_order_to_bound(accounts[(program_id, member_id)], paid=paid, refunded=refunded, ordered_at=ordered_at)

@@ -129,10 +129,8 @@ def _insufficient(balance: int, wanted: int) -> Conflict:
                     % {"balance": balance, "wanted": wanted}, code="insufficient_points", field="amount")
 
 
-def lock_accounts(pairs: Iterable[tuple[int, int]], *, existing: Iterable[tuple[int, int]] = ()
-                  ) -> dict[tuple[int, int], LockedAccount]:
-    """The ``(program_id, member_id)`` accounts, created where missing, locked in id order; also
-    the accounts of the ``existing`` pairs that already exist (none is created for those).
+def lock_accounts(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], LockedAccount]:
+    """The ``(program_id, member_id)`` accounts, created where missing, locked in id order.
 
     Existing accounts are locked first and only the missing ones inserted: on MariaDB an
     ``INSERT IGNORE`` of an existing row takes a shared lock that deadlocks with the lock taken next.
@@ -140,10 +138,9 @@ def lock_accounts(pairs: Iterable[tuple[int, int]], *, existing: Iterable[tuple[
     until it commits); only rows another transaction inserted meanwhile are locked afterwards.
     """
     pairs = sorted(set(pairs))
-    wanted = sorted(set(pairs) | set(existing))
-    if not wanted:
+    if not pairs:
         return {}
-    found = _lock_pairs(wanted)
+    found = _lock_pairs(pairs)
     missing = [pair for pair in pairs if pair not in found]
     if missing:
         if connection.vendor == "postgresql":
