@@ -30,11 +30,12 @@ def chunked(items: Sequence, size: int):
 def id_list(ids: Sequence[int]) -> tuple[str, list]:
     """SQL and parameters for ``… IN (ids)`` in a raw statement: ``{column} {sql}``.
 
-    PostgreSQL gets one array parameter (``= ANY(%s)``): with Django's client-side binding a
-    thousand separate placeholders cost more to split and quote than the query costs to run.
+    PostgreSQL gets one array parameter (``= ANY(%s::bigint[])``): with Django's client-side
+    binding a thousand separate placeholders cost more to split and quote than the query costs to
+    run. The cast keeps the comparison of our ``bigint`` ids hashable (see :func:`among`).
     """
     if connection.vendor == "postgresql":
-        return "= ANY(%s)", [list(ids)]
+        return "= ANY(%s::bigint[])", [list(ids)]
     return f"IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
@@ -50,7 +51,7 @@ class _Among(Lookup):
             raise EmptyResultSet
         lhs, params = self.process_lhs(compiler, connection)
         if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s)", [*params, self.rhs]
+            return f"{lhs} = ANY(%s::{self.lhs.output_field.db_type(connection)}[])", [*params, self.rhs]
         return f"{lhs} IN ({', '.join(['%s'] * len(self.rhs))})", [*params, *self.rhs]
 
 
@@ -59,7 +60,10 @@ def among(field: str, values) -> Lookup:
 
     The values (ints or strings, as the column holds them) are bound as they are: ``__in``
     prepares each one through the field and costs about 10 ms per thousand values to compile;
-    PostgreSQL gets one array parameter (``= ANY(%s)``), as with :func:`id_list`.
+    PostgreSQL gets one array parameter cast to the column's type (``= ANY(%s::bigint[])``):
+    psycopg types a list of small ints as ``smallint[]``, and ``bigint = ANY(smallint[])`` is a
+    cross-type comparison PostgreSQL cannot hash — on a table whose statistics lag a bulk load it
+    filtered every row against the whole list (90 ms for 1,000 ids over 20,000 rows, 4 ms cast).
     """
     return _Among(F(field), list(values))
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Order, OrderLine, Product, Refund
-from siyu.core.db import chunked
+from siyu.core.db import among, chunked
 from siyu.events.models import Event
 from siyu.loyalty.ledger import Posting, existing_keys, lock_account_ids, lock_accounts, post
 from siyu.loyalty.models import (
@@ -44,7 +44,6 @@ from siyu.loyalty.models import (
 )
 from siyu.loyalty.programs import ProgramIndex, active_programs, business_date, lot_expiry, member_day_multiplier
 from siyu.loyalty.programs import points_for as _points_for
-from siyu.loyalty.sql import among
 from siyu.loyalty.tiers import (
     add_order_to_bound,
     entry_tier,

@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.core.audit import audit
-from siyu.core.db import chunked, insert_rows, note_bulk_write, update_rows
+from siyu.core.db import among, chunked, insert_rows, note_bulk_write, update_rows
 from siyu.core.errors import Conflict, ValidationError
 from siyu.loyalty.models import (
     EntryKind,
@@ -44,7 +44,6 @@ from siyu.loyalty.models import (
     SourceType,
 )
 from siyu.loyalty.programs import business_date, lot_expiry
-from siyu.loyalty.sql import among
 
 ALL = None  # a debit of "everything left in the lot" (expiry)
 

@@ -37,7 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Order
-from siyu.core.db import insert_rows, note_bulk_write, update_rows
+from siyu.core.db import among, insert_rows, note_bulk_write, update_rows
 from siyu.core.errors import Conflict, ValidationError
 from siyu.loyalty.ledger import lock_accounts
 from siyu.loyalty.models import (
@@ -53,7 +53,6 @@ from siyu.loyalty.models import (
     TierChangeReason,
     TierRequirement,
 )
-from siyu.loyalty.sql import among
 from siyu.members.models import Member
 
 #: ``tier_figures_from`` of a program counting all history (tier window 0): null.
