@@ -245,6 +245,7 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
                       line["quantity"], line["unit_price"], line["amount"]) for line in p.lines)
         refunds.extend((order_id, r["external_id"], r["amount"], r["refunded_at"], r["reason"]) for r in p.refunds)
     insert_rows(OrderLine, LINE_COLUMNS, lines)
+    note_bulk_write(OrderLine, len(lines))  # the planner must see the lines of a bulk load
     insert_rows(Refund, REFUND_COLUMNS, refunds)
     result.created += len(order_ids)
     for order_id, p in zip(order_ids, new_rows, strict=True):
