@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def api(db):
-    token = make_token("crm", "segments:write")
+    token = make_token("crm", "journeys:write")
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT_LANGUAGE="en")
 
     def call(method: str, path: str, body=None):
@@ -94,7 +94,7 @@ def test_editing_a_live_journey_answers_the_new_version_and_stop_is_final(api):
 
 def test_reading_needs_a_token_and_writing_needs_the_write_scope(db):
     assert Client().get("/api/v1/journeys").status_code == 401
-    reader = Client(HTTP_AUTHORIZATION=f"Bearer {make_token('bi', 'segments:read')}")
+    reader = Client(HTTP_AUTHORIZATION=f"Bearer {make_token('bi', 'journeys:read')}")
     assert reader.get("/api/v1/journeys").status_code == 200
     denied = reader.post("/api/v1/journeys", {}, content_type="application/json")
     assert denied.status_code == 403

@@ -28,7 +28,7 @@ from siyu.core.errors import Conflict, NotFound, ValidationError
 from siyu.core.models import ApiToken
 
 TOKEN_PREFIX = "siyu"  # noqa: S105 (a public marker, not a secret)
-SCOPE_AREAS = ("members", "orders", "events", "tags", "segments", "analytics", "loyalty")
+SCOPE_AREAS = ("members", "orders", "events", "tags", "segments", "analytics", "loyalty", "journeys")
 SCOPE_ACTIONS = ("read", "write")
 ALL_SCOPES = tuple(f"{area}:{action}" for area in SCOPE_AREAS for action in SCOPE_ACTIONS)
 #: ``last_used_at`` is written at most this often per token, not on every request.

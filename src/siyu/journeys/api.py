@@ -9,7 +9,6 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
 from siyu.core.api_auth import AUTH_ERRORS, ErrorOut, Moment, api_source, require
-from siyu.core.tokens import ALL_SCOPES
 from siyu.journeys import selectors, services
 from siyu.members.selectors import member_by_ref
 
@@ -17,14 +16,7 @@ router = Router(tags=["journeys"])
 ERRORS = {400: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut, **AUTH_ERRORS}
 
 
-def _scope(action: str) -> str:
-    """``journeys:<action>`` once the token scopes know it; until then the segments scope (journeys
-    act on segments of members)."""
-    scope = f"journeys:{action}"
-    return scope if scope in ALL_SCOPES else f"segments:{action}"
-
-
-READ, WRITE = require(_scope("read")), require(_scope("write"))
+READ, WRITE = require("journeys:read"), require("journeys:write")
 
 DEFINITION_EXAMPLE = {
     "trigger": {"kind": "joined"}, "reentry": {"policy": "once"},
