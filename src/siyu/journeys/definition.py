@@ -23,11 +23,21 @@ import re
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from siyu.core.errors import ValidationError
 
 TRIGGERS = ("joined", "days_after_joining", "order_placed", "event", "tag_added", "lifecycle_changed",
             "rfm_changed", "segment_entered", "tier_changed", "birthday", "schedule", "manual")
+#: What the console shows for each trigger.
+TRIGGER_LABELS = {
+    "joined": gettext_lazy("joined"), "days_after_joining": gettext_lazy("N days after joining"),
+    "order_placed": gettext_lazy("order placed"), "event": gettext_lazy("event happened"),
+    "tag_added": gettext_lazy("tag added"), "lifecycle_changed": gettext_lazy("lifecycle stage changed"),
+    "rfm_changed": gettext_lazy("RFM class changed"), "segment_entered": gettext_lazy("entered a segment"),
+    "tier_changed": gettext_lazy("tier changed"), "birthday": gettext_lazy("birthday"),
+    "schedule": gettext_lazy("scheduled, over a segment snapshot"), "manual": gettext_lazy("entered by hand or API"),
+}
 GOALS = ("order_placed", "event", "tag_added")
 WAIT_MODES = ("duration", "time_of_day", "date", "days_after_entry", "condition")
 ACTIONS = ("send", "coupon", "tag_add", "tag_remove", "points", "guide_task", "webhook")

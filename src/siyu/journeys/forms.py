@@ -18,7 +18,7 @@ from unfold.widgets import (
 )
 
 from siyu.core.errors import SiyuError
-from siyu.journeys.definition import GOALS, POLICIES, STEP_KINDS, TRIGGERS
+from siyu.journeys.definition import GOALS, POLICIES, STEP_KINDS, TRIGGER_LABELS, TRIGGERS
 
 WEEKDAYS = [(1, gettext_lazy("Mon")), (2, gettext_lazy("Tue")), (3, gettext_lazy("Wed")), (4, gettext_lazy("Thu")),
             (5, gettext_lazy("Fri")), (6, gettext_lazy("Sat")), (7, gettext_lazy("Sun"))]
@@ -47,7 +47,8 @@ class JourneySettingsForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("name"), max_length=100, widget=UnfoldAdminTextInputWidget)
     description = forms.CharField(label=gettext_lazy("description"), required=False,
                                   widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}))
-    trigger_kind = forms.ChoiceField(label=gettext_lazy("trigger"), choices=[(t, t) for t in TRIGGERS],
+    trigger_kind = forms.ChoiceField(label=gettext_lazy("trigger"),
+                                     choices=[(t, TRIGGER_LABELS[t]) for t in TRIGGERS],
                                      widget=UnfoldAdminSelectWidget)
     trigger_options = _json_field(gettext_lazy("trigger options"),
                                   help_text=gettext_lazy('e.g. {"channels": ["pos-sh-01"], "first_order": true}'))

@@ -22,7 +22,7 @@ from siyu.console.base import scope_q
 from siyu.core.errors import NotFound, SiyuError
 from siyu.journeys import forms as editor
 from siyu.journeys import selectors, services
-from siyu.journeys.definition import ACTIONS, STEP_KINDS, TRIGGERS, WAIT_MODES
+from siyu.journeys.definition import ACTIONS, STEP_KINDS, TRIGGER_LABELS, TRIGGERS, WAIT_MODES
 from siyu.journeys.diagram import describe, kind_label, render_svg
 from siyu.members.models import Member
 
@@ -85,9 +85,14 @@ def journey_list(request: HttpRequest) -> HttpResponse:
     _need(request, "view")
     journeys = list(selectors.journeys()[:200])
     counts = selectors.journey_counts([j.pk for j in journeys])
-    rows = [{"journey": j, "stats": counts[j.pk]} for j in journeys]
+    rows = [{"journey": j, "stats": counts[j.pk], "trigger": _trigger_label(j)} for j in journeys]
     return TemplateResponse(request, "journeys/list.html", _context(
         request, title=_("Journeys"), rows=rows, may_add=request.user.has_perm("journeys.add_journey")))
+
+
+def _trigger_label(journey) -> str:
+    kind = journey.current_version.trigger_kind if journey.current_version else ""
+    return TRIGGER_LABELS.get(kind, kind)
 
 
 def _help() -> dict:
@@ -191,6 +196,7 @@ def journey_detail(request: HttpRequest, code: str) -> HttpResponse:
     steps = [{**s, "kind_label": kind_label(s), "describe": describe(s)} for s in definition["steps"]]
     return TemplateResponse(request, "journeys/detail.html", _context(
         request, title=journey.name, journey=journey, stats=stats, steps=steps, definition=definition,
+        trigger_label=_trigger_label(journey),
         diagram=mark_safe(render_svg(definition, stats)),  # noqa: S308 - every text in it is escaped
         may_change=request.user.has_perm("journeys.change_journey"),
         versions=journey.versions.order_by("-number")[:20]))
