@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import translation
 
 from siyu.core.errors import ValidationError
 from siyu.messaging.models import Channel, MessageTemplate
@@ -35,7 +36,7 @@ def test_allowed_variables_are_reported():
 def test_saving_a_template_with_an_unknown_variable_fails_at_save_time_in_the_console_form():
     template = MessageTemplate(code="bad", name="bad", channel=Channel.SMS, provider_template="SMS_1",
                                body="{{ member_name }} 的手机 {{ phone }}")
-    with pytest.raises(DjangoValidationError) as error:
+    with translation.override("en"), pytest.raises(DjangoValidationError) as error:
         template.full_clean()
     assert "unknown variable phone" in error.value.message_dict["body"][0]
 
