@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 
@@ -24,6 +25,8 @@ class Command(BaseCommand):
         worker = None
         if with_worker and os.environ.get("RUN_MAIN") != "true":  # not again in the autoreloader's child
             worker = subprocess.Popen([sys.executable, "-m", "siyu.cli", "worker"])
+            # A plain SIGTERM would end this process without the cleanup below and orphan the worker.
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             self.stdout.write(_("Background worker started (pid %(pid)d).") % {"pid": worker.pid})
         self.stdout.write(_("Siyu console: http://%(addr)s/console/   API docs: http://%(addr)s/api/v1/docs")
                           % {"addr": addrport})
