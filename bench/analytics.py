@@ -24,7 +24,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from segments import Dialect, Loader, log, server_settings  # bench/segments.py: the data generator
+from throwaway import throwaway_database  # bench/throwaway.py: the database a run works in
 
 #: The dashboard's period: the 30 business days before ``NOW`` (2026-10-25 … 2026-11-23).
 LAST_DAY = dt.date(2026, 11, 23)
@@ -239,20 +239,7 @@ def main(argv=None) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    tmp = None
-    if connection.vendor == "sqlite":
-        if args.keep or args.reuse:
-            test_settings["NAME"] = str(Path(tempfile.gettempdir()) / "siyu-bench-analytics.sqlite3")
-        else:
-            tmp = tempfile.TemporaryDirectory(prefix="siyu-bench-")
-            test_settings["NAME"] = str(Path(tmp.name) / "bench.sqlite3")
-    else:
-        test_settings["NAME"] = test_settings.get("NAME") or f"test_{connection.settings_dict['NAME']}_analytics"
-    old_name = connection.settings_dict["NAME"]
-    log(f"{'reusing' if args.reuse else 'creating'} a throwaway {connection.vendor} database …")
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=args.reuse)
-    try:
+    with throwaway_database("analytics", keep=args.keep, reuse=args.reuse):
         from siyu.commerce.models import Order
         from siyu.members.models import Member
 
@@ -283,13 +270,6 @@ def main(argv=None) -> dict:
                         "check": check_cohorts(table, cohort_floor_result)},
             "loadavg": os.getloadavg(),
         }
-    finally:
-        if args.keep:
-            log(f"kept the database {connection.settings_dict['NAME']}")
-        else:
-            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
-            if tmp:
-                tmp.cleanup()
     print(json.dumps(report, ensure_ascii=False, indent=2, default=str))
     return report
 

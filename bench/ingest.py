@@ -22,13 +22,15 @@ import pstats
 import random
 import re
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from throwaway import throwaway_database  # bench/throwaway.py: the database a run works in
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -282,15 +284,7 @@ def main(argv=None) -> dict:
 
     if args.server_side_binding and connection.vendor == "postgresql":
         connection.settings_dict.setdefault("OPTIONS", {})["server_side_binding"] = True
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    tmp = None
-    if connection.vendor == "sqlite":  # a file like the embedded deployment, not ':memory:'
-        tmp = tempfile.TemporaryDirectory(prefix="siyu-bench-")
-        test_settings["NAME"] = str(Path(tmp.name) / "bench.sqlite3")
-    old_name = connection.settings_dict["NAME"]
-    log(f"creating a throwaway {connection.vendor} database …")
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=False)
-    try:
+    with throwaway_database("ingest"):
         rng = random.Random(args.seed)
         members, orders = make_data(args, rng)
         setup_reference(args)
@@ -312,10 +306,6 @@ def main(argv=None) -> dict:
             "ratio": round(service["lines_per_s"] / floor["lines_per_s"], 3) if floor else None,
             "counts": after_service,
         }
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
-        if tmp:
-            tmp.cleanup()
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return report
 

@@ -30,7 +30,6 @@ import datetime as dt
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest import SqlTimer, log
+from throwaway import throwaway_database  # bench/throwaway.py: the database a run works in
 
 STEPS = 3
 
@@ -186,17 +186,7 @@ def main(argv=None) -> dict:
 
     from siyu.core.time import business_date, business_zone
 
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    tmp = None
-    if connection.vendor == "sqlite":
-        tmp = tempfile.TemporaryDirectory(prefix="siyu-bench-")
-        test_settings["NAME"] = str(Path(tmp.name) / "bench.sqlite3")
-    else:
-        test_settings["NAME"] = test_settings.get("NAME") or f"test_{connection.settings_dict['NAME']}_journeys"
-    old_name = connection.settings_dict["NAME"]
-    log(f"creating a throwaway {connection.vendor} database …")
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=False)
-    try:
+    with throwaway_database("journeys", keep=args.keep):
         # 11:00 business time today: outside quiet hours, so every message is queued for now.
         now = dt.datetime.combine(business_date(timezone.now()), dt.time(11), tzinfo=business_zone())
         make_members(args.members, now)
@@ -222,13 +212,6 @@ def main(argv=None) -> dict:
             "goal": {"actions_per_s": 10_000, "within_floor": 3},
             "check": checked,
         }
-    finally:
-        if args.keep:
-            log(f"kept the database {connection.settings_dict['NAME']}")
-        else:
-            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
-        if tmp:
-            tmp.cleanup()
     print(json.dumps(report, ensure_ascii=False, indent=2))
     if not report["check"]["ok"]:
         sys.exit(1)

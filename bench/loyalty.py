@@ -31,7 +31,6 @@ import os
 import pstats
 import random
 import sys
-import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -42,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ingest  # bench/ingest.py: data, reference rows, SQL timer, floor helpers
 from ingest import SqlTimer, log
+from throwaway import throwaway_database  # bench/throwaway.py: the database a run works in
 
 EXCLUDED_PRODUCTS = 10
 RETENTION_DAYS = 30
@@ -408,18 +408,8 @@ def main(argv=None) -> dict:
     from django.db import connection
     from django.utils import timezone
 
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    tmp = None
-    if connection.vendor == "sqlite":  # a file like the embedded deployment, not ':memory:'
-        tmp = tempfile.TemporaryDirectory(prefix="siyu-bench-")
-        test_settings["NAME"] = str(Path(tmp.name) / "bench.sqlite3")
-    else:  # a name of its own, so that it does not clobber ingest.py's or segments.py's
-        test_settings["NAME"] = test_settings.get("NAME") or f"test_{connection.settings_dict['NAME']}_loyalty"
-    old_name = connection.settings_dict["NAME"]
-    log(f"creating a throwaway {connection.vendor} database …")
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=False)
     exit_code = 0
-    try:
+    with throwaway_database("loyalty", keep=args.keep):
         from siyu.members.services import upsert_members
 
         now = timezone.now().replace(microsecond=0)
@@ -471,13 +461,6 @@ def main(argv=None) -> dict:
             "tiers": tiers,
             "ledger_check": ledger_check,
         }
-    finally:
-        if args.keep:
-            log(f"kept the database {connection.settings_dict['NAME']}")
-        else:
-            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
-        if tmp:
-            tmp.cleanup()
     print(json.dumps(report, ensure_ascii=False, indent=2))
     if exit_code:
         log("the service's tiers differ from the floor's (tiers.check) or the ledger does not add up (ledger_check)")

@@ -25,13 +25,15 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 import zoneinfo
 from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from throwaway import throwaway_database  # bench/throwaway.py: the database a run works in
 
 NOON = dt.datetime(2026, 3, 2, 12, 0, tzinfo=zoneinfo.ZoneInfo("Asia/Shanghai"))
 
@@ -186,17 +188,7 @@ def main(argv=None) -> dict:
     django.setup()
     from django.db import connection
 
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    tmp = None
-    if connection.vendor == "sqlite":
-        tmp = tempfile.TemporaryDirectory(prefix="siyu-bench-")
-        test_settings["NAME"] = str(Path(tmp.name) / "bench.sqlite3")
-    else:
-        test_settings["NAME"] = test_settings.get("NAME") or f"test_{connection.settings_dict['NAME']}_messaging"
-    old_name = connection.settings_dict["NAME"]
-    log(f"creating a throwaway {connection.vendor} database …")
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=False)
-    try:
+    with throwaway_database("messaging", keep=args.keep):
         rng = random.Random(args.seed)
         ids, templates = setup(args, rng)
         batch = messages(args, ids, templates, rng)
@@ -232,13 +224,6 @@ def main(argv=None) -> dict:
             "ratio": round(first["messages_per_s"] / floor["rows_per_s"], 3) if floor else None,
             "load": os.getloadavg(),
         }
-    finally:
-        if args.keep:
-            log(f"kept the database {connection.settings_dict['NAME']}")
-        else:
-            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
-        if tmp:
-            tmp.cleanup()
     print(json.dumps(report, ensure_ascii=False, indent=2))
     return report
 

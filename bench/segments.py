@@ -31,7 +31,6 @@ import math
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest import SqlTimer  # bench/ingest.py: SQL time by statement shape
+from throwaway import throwaway_database  # bench/throwaway.py: the database a run works in
 
 #: The instant the benchmark runs "at": orders span the two years before it, events the year before.
 NOW = dt.datetime(2026, 11, 23, 16, 0, tzinfo=dt.UTC)  # 2026-11-24 00:00 in Asia/Shanghai
@@ -878,21 +878,8 @@ def main(argv=None) -> dict:
     django.setup()
     from django.db import connection
 
-    test_settings = connection.settings_dict.setdefault("TEST", {})
-    tmp = None
-    if connection.vendor == "sqlite":  # a file like the embedded deployment, not ':memory:'
-        if args.keep or args.reuse:
-            test_settings["NAME"] = str(Path(tempfile.gettempdir()) / "siyu-bench-segments.sqlite3")
-        else:
-            tmp = tempfile.TemporaryDirectory(prefix="siyu-bench-")
-            test_settings["NAME"] = str(Path(tmp.name) / "bench.sqlite3")
-    else:  # a name of its own: other benchmarks may use test_<name> on the same server meanwhile
-        test_settings["NAME"] = test_settings.get("NAME") or f"test_{connection.settings_dict['NAME']}_segments"
-    old_name = connection.settings_dict["NAME"]
-    log(f"{'reusing' if args.reuse else 'creating'} a throwaway {connection.vendor} database …")
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False, keepdb=args.reuse)
     exit_code = 0
-    try:
+    with throwaway_database("segments", keep=args.keep, reuse=args.reuse):
         from siyu.members.models import Member
 
         d = Dialect(connection.vendor, args.seed)
@@ -915,13 +902,6 @@ def main(argv=None) -> dict:
             "rfm_lifecycle": models,
             "counts": rows,
         }
-    finally:
-        if args.keep:
-            log(f"kept the database {connection.settings_dict['NAME']}")
-        else:
-            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
-            if tmp:
-                tmp.cleanup()
     print(json.dumps(report, ensure_ascii=False, indent=2))
     if exit_code:
         log("the service's RFM/lifecycle rows differ from the floor's: see rfm_lifecycle.runs[].check")
