@@ -30,7 +30,7 @@ def _json_field(label, **kwargs) -> forms.CharField:
                            widget=UnfoldAdminTextInputWidget(attrs={"class": "font-mono"}), **kwargs)
 
 
-def _object(text: str) -> dict:
+def _object(text: str, *, not_object: str | None = None) -> dict:
     if not (text or "").strip():
         return {}
     try:
@@ -38,15 +38,30 @@ def _object(text: str) -> dict:
     except json.JSONDecodeError as exc:
         raise forms.ValidationError(_("not valid JSON: %(error)s") % {"error": exc}) from exc
     if not isinstance(value, dict):
-        raise forms.ValidationError(_("give an object such as {\"days\": 3}"))
+        raise forms.ValidationError(not_object or _("give an object such as {\"days\": 3}"))
     return value
 
 
-class JourneySettingsForm(forms.Form):
+class JourneyBasicsForm(forms.Form):
+    """What every journey has besides its definition."""
+
     code = forms.SlugField(label=gettext_lazy("code"), max_length=64, widget=UnfoldAdminTextInputWidget)
     name = forms.CharField(label=gettext_lazy("name"), max_length=100, widget=UnfoldAdminTextInputWidget)
     description = forms.CharField(label=gettext_lazy("description"), required=False,
                                   widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}))
+
+
+class JourneyForm(JourneyBasicsForm):
+    """The whole definition as JSON (the editor's ``?json=1`` mode)."""
+
+    definition = forms.CharField(label=gettext_lazy("definition (trigger, steps, goal …) as JSON"),
+                                 widget=UnfoldAdminTextareaWidget(attrs={"rows": 24, "class": "font-mono text-sm"}))
+
+    def clean_definition(self):
+        return _object(self.cleaned_data["definition"], not_object=_("give the journey definition as an object"))
+
+
+class JourneySettingsForm(JourneyBasicsForm):
     trigger_kind = forms.ChoiceField(label=gettext_lazy("trigger"),
                                      choices=[(t, TRIGGER_LABELS[t]) for t in TRIGGERS],
                                      widget=UnfoldAdminSelectWidget)

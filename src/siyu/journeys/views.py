@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
@@ -14,9 +13,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
-from unfold.widgets import UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from siyu.console.base import scope_q
 from siyu.core.errors import NotFound, SiyuError
@@ -44,24 +41,6 @@ EXAMPLE = {
         {"key": "task", "kind": "guide_task", "title": "回访第7天未下单会员", "due_days": 1},
     ],
 }
-
-
-class JourneyForm(forms.Form):
-    code = forms.SlugField(label=gettext_lazy("code"), max_length=64, widget=UnfoldAdminTextInputWidget)
-    name = forms.CharField(label=gettext_lazy("name"), max_length=100, widget=UnfoldAdminTextInputWidget)
-    description = forms.CharField(label=gettext_lazy("description"), required=False,
-                                  widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}))
-    definition = forms.CharField(label=gettext_lazy("definition (trigger, steps, goal …) as JSON"),
-                                 widget=UnfoldAdminTextareaWidget(attrs={"rows": 24, "class": "font-mono text-sm"}))
-
-    def clean_definition(self):
-        try:
-            value = json.loads(self.cleaned_data["definition"])
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(_("not valid JSON: %(error)s") % {"error": exc}) from exc
-        if not isinstance(value, dict):
-            raise forms.ValidationError(_("give the journey definition as an object"))
-        return value
 
 
 def _need(request: HttpRequest, action: str) -> None:
@@ -99,7 +78,7 @@ def _help() -> dict:
     return {"triggers": TRIGGERS, "kinds": STEP_KINDS, "actions": ACTIONS, "waits": WAIT_MODES}
 
 
-def _form_errors(form: JourneyForm, error: SiyuError) -> None:
+def _form_errors(form: editor.JourneyForm, error: SiyuError) -> None:
     field = error.field or ""
     if field in ("code", "name", "description"):
         form.add_error(field, str(error.message))
@@ -130,7 +109,7 @@ def _done(request: HttpRequest, journey, created: bool) -> HttpResponse:
 def _edit_json(request: HttpRequest, journey) -> HttpResponse:
     """The whole definition as JSON: for rules and options the step list does not spell out."""
     definition = journey.current_version.definition if journey else EXAMPLE
-    form = JourneyForm(request.POST or None, initial={
+    form = editor.JourneyForm(request.POST or None, initial={
         "code": getattr(journey, "code", ""), "name": getattr(journey, "name", ""),
         "description": getattr(journey, "description", ""),
         "definition": json.dumps(definition, ensure_ascii=False, indent=2)})
