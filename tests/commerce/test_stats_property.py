@@ -1,4 +1,5 @@
-"""Member stats maintained by ingestion always equal a recomputation from the orders."""
+"""Member stats and the sales rollups maintained by ingestion always equal a recomputation from
+the orders."""
 
 from collections import defaultdict
 from decimal import Decimal
@@ -8,9 +9,11 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from siyu.commerce.models import COUNTED_STATUSES, MemberStats, Order
+from siyu.commerce.models import COUNTED_STATUSES, DailySales, MemberMonth, MemberStats, Order
+from siyu.commerce.rollups import rebuild_rollups
 from siyu.commerce.services import record_orders
 from siyu.commerce.stats import refresh_all_member_stats
+from siyu.core.time import business_date
 from siyu.members.merge import merge_members
 from siyu.members.models import Member, MemberStatus
 from siyu.members.services import upsert_members
@@ -26,7 +29,9 @@ order = st.fixed_dictionaries({
     "status": st.sampled_from(["pending", "paid", "shipped", "completed", "closed"]),
     "paid_amount": amounts,
     "item_count": st.integers(0, 5),
-    "ordered_at": st.integers(1, 28).map(lambda d: f"2026-02-{d:02d} 10:00:00"),
+    # business-day and month boundaries (Asia/Shanghai wall time; 08:00 is midnight UTC)
+    "ordered_at": st.tuples(st.sampled_from(["2026-01-31", "2026-02-01", "2026-02-14", "2026-03-01"]),
+                            st.sampled_from(["00:00:00", "07:59:59", "08:00:00", "23:59:59"])).map(" ".join),
     "refund": st.one_of(st.none(), st.integers(1, 100)),
 })
 
@@ -68,6 +73,35 @@ def _reference_from_orders() -> dict:
     return {m: tuple(v) for m, v in ref.items() if v[0]}
 
 
+def _rollups_snapshot() -> tuple[dict, dict]:
+    daily = {(r.day, r.channel_id, r.store_key): (r.orders, r.member_orders, r.amount, r.member_amount, r.items,
+                                                   r.member_items) for r in DailySales.objects.all()}
+    # a row every order has left holds zeros only, and counts as no row
+    assert all(not any(v) for v in daily.values() if not v[0])
+    months = {(r.member_id, r.month): (r.orders, r.amount) for r in MemberMonth.objects.all()}
+    return {k: v for k, v in daily.items() if v[0]}, months
+
+
+def _rollups_from_orders() -> tuple[dict, dict]:
+    """Daily sales and member months computed in Python from the order rows."""
+    daily = defaultdict(lambda: [0, 0, Decimal(0), Decimal(0), 0, 0])
+    months = defaultdict(lambda: [0, Decimal(0)])
+    for o in Order.objects.filter(is_counted=True):
+        day, net, member = business_date(o.ordered_at), o.paid_amount - o.refunded_amount, o.member_id is not None
+        r = daily[(day, o.channel_id, o.store_id or 0)]
+        r[0] += 1
+        r[2] += net
+        r[4] += o.item_count
+        if member:
+            r[1] += 1
+            r[3] += net
+            r[5] += o.item_count
+            m = months[(o.member_id, day.replace(day=1))]
+            m[0] += 1
+            m[1] += net
+    return {k: tuple(v) for k, v in daily.items()}, {k: tuple(v) for k, v in months.items()}
+
+
 @pytest.mark.django_db
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(step, min_size=1, max_size=8))
@@ -92,4 +126,8 @@ def test_maintained_stats_equal_a_recomputation(steps):
         refresh_all_member_stats()
         after = _stats_snapshot()
         assert {m: v for m, v in after.items() if m in before} == before
+
+        assert _rollups_snapshot() == _rollups_from_orders()
+        rebuild_rollups()
+        assert _rollups_snapshot() == _rollups_from_orders()
         transaction.set_rollback(True)

@@ -227,3 +227,58 @@ class MemberChannelStats(models.Model):
     def merge_member(cls, survivor_id: int, merged_id: int) -> int:
         """Merges recompute channel stats from the moved orders; nothing to move."""
         return cls.objects.filter(member_id=merged_id).delete()[0]
+
+
+class DailySales(models.Model):
+    """Counted orders per business day, channel and store (销售日汇总), kept in step with the
+    orders in the same transaction as every batch (:mod:`siyu.commerce.rollups`): the
+    dashboard's sales, member share, trend and channel mix read these rows instead of the orders.
+    Amounts are net of refunds; ``store_key`` is the order's store id, 0 for none."""
+
+    day = models.DateField(_("business day"))
+    channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.CASCADE, related_name="+")
+    store_key = models.IntegerField(_("store"), default=0)
+    orders = models.IntegerField(_("orders"), default=0)
+    member_orders = models.IntegerField(_("members' orders"), default=0)
+    amount = models.DecimalField(_("amount"), **MONEY, default=0)
+    member_amount = models.DecimalField(_("members' amount"), **MONEY, default=0)
+    items = models.IntegerField(_("items"), default=0)
+    member_items = models.IntegerField(_("members' items"), default=0)
+
+    class Meta:
+        verbose_name = _("daily sales")
+        verbose_name_plural = _("daily sales")
+        constraints = [
+            models.UniqueConstraint(fields=["day", "channel", "store_key"], name="daily_sales_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.channel_id}/{self.store_key}: {self.orders} / {self.amount}"
+
+
+class MemberMonth(models.Model):
+    """A member's counted orders in one business month (``month`` is its first day), for
+    cohorts and monthly activity; kept like :class:`DailySales`. Months without orders have
+    no row."""
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(_("month"))
+    orders = models.IntegerField(_("orders"), default=0)
+    amount = models.DecimalField(_("amount"), **MONEY, default=0)
+
+    class Meta:
+        verbose_name = _("member month")
+        verbose_name_plural = _("member months")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "month"], name="member_month_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.month:%Y-%m}: {self.orders}"
+
+    @classmethod
+    def merge_member(cls, survivor_id: int, merged_id: int) -> int:
+        """The merged member's months are added to the survivor's."""
+        from siyu.commerce.rollups import merge_member_months
+
+        return merge_member_months(survivor_id, merged_id)

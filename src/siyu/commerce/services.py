@@ -22,6 +22,7 @@ from siyu.commerce.models import (
     Product,
     Refund,
 )
+from siyu.commerce.rollups import add_orders, orders_changing
 from siyu.commerce.stats import add_new_orders_to_stats, refresh_member_stats
 from siyu.core.db import by_code, chunked, ids_by, insert_rows, note_bulk_write
 from siyu.core.ingest import IngestResult, run_batch
@@ -254,6 +255,7 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     # New orders are added to the kept totals; members whose existing orders changed are
     # recomputed afterwards (which also covers their new orders of this batch).
     add_new_orders_to_stats(order_ids)
+    add_orders(order_ids)
     touched = _apply_updates(updated, products, result)
     release_coupons_for_orders(order_ids=[o.pk for o, _ in updated])  # coupons of orders now closed
     refresh_member_stats(touched)
@@ -355,8 +357,9 @@ def _apply_updates(updated: list[tuple[Order, _OrderRow]], products: dict[str, i
             result.duplicates += 1
         result.accept(p.row, order.pk)
     if changed_orders:
-        Order.objects.bulk_update([o for o, _ in changed_orders],
-                                  [*ORDER_FIELDS, "member_id", "refunded_amount", "updated_at"], batch_size=500)
+        with orders_changing([o.pk for o, _ in changed_orders]):  # the sales rollups follow
+            Order.objects.bulk_update([o for o, _ in changed_orders],
+                                      [*ORDER_FIELDS, "member_id", "refunded_amount", "updated_at"], batch_size=500)
     if replace_lines:
         OrderLine.objects.filter(order_id__in=replace_lines).delete()
         OrderLine.objects.bulk_create([
@@ -389,10 +392,12 @@ def bind_orders_to_identities(*, identities: Sequence[tuple[Ident, int]]) -> int
             if not waiting:
                 continue
             values = {v for _pk, v in waiting}
-            Order.objects.filter(pk__in=[pk for pk, _v in waiting]).update(member_id=Case(
-                *[When(buyer_value=v, then=Value(owners[v])) for v in sorted(values)],
-                output_field=IntegerField(),
-            ))
+            ids = [pk for pk, _v in waiting]
+            with orders_changing(ids):  # members' share of the sales rollups
+                Order.objects.filter(pk__in=ids).update(member_id=Case(
+                    *[When(buyer_value=v, then=Value(owners[v])) for v in sorted(values)],
+                    output_field=IntegerField(),
+                ))
             bound.extend(pk for pk, _v in waiting)
             members.update(owners[v] for v in values)
     refresh_member_stats(members)

@@ -28,3 +28,26 @@ def make_aware(value: dt.datetime) -> dt.datetime:
     if timezone.is_naive(value):
         return value.replace(tzinfo=business_zone())
     return value
+
+
+def business_day_sql(column: str, vendor: str, *, month: bool = False) -> str:
+    """SQL for the business day (or the first day of its month) of the stored instant ``column``,
+    as a DATE, for statements written by hand (rollups kept in step with the orders).
+
+    PostgreSQL converts with the zone's rules; SQLite and MySQL/MariaDB shift by the zone's
+    offset, taken as fixed (Asia/Shanghai has had no daylight saving since 1991; MariaDB often
+    lacks time zone tables and SQLite has none). ``%`` comes out doubled: the statements are
+    %-formatted with their parameters.
+    """
+    zone = business_zone()
+    seconds = int((zone.utcoffset(dt.datetime(2000, 1, 1)) or dt.timedelta(0)).total_seconds())
+    if vendor == "postgresql":
+        local = f"({column} AT TIME ZONE '{zone.key.replace(chr(39), '')}')"
+        return f"CAST(date_trunc('month', {local}) AS DATE)" if month else f"CAST({local} AS DATE)"
+    if vendor == "mysql":
+        local = f"({column} + INTERVAL {seconds} SECOND)"
+        return f"CAST(DATE_FORMAT({local}, '%%Y-%%m-01') AS DATE)" if month else f"DATE({local})"
+    if vendor == "sqlite":
+        start = ", 'start of month'" if month else ""
+        return f"date({column}, '{seconds:+d} seconds'{start})"
+    raise NotImplementedError(vendor)
