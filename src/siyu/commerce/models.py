@@ -261,7 +261,7 @@ class MemberMonth(models.Model):
     cohorts and monthly activity; kept like :class:`DailySales`. Months without orders have
     no row."""
 
-    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="months")
     month = models.DateField(_("month"))
     orders = models.IntegerField(_("orders"), default=0)
     amount = models.DecimalField(_("amount"), **MONEY, default=0)

@@ -136,10 +136,11 @@ def dashboard_context(request: HttpRequest) -> dict:
     filters, errors = filters_from_request(request)
     previous = filters.period.previous()
 
-    share, parts = share_and_contribution(filters)
-    share_before, parts_before = share_and_contribution(filters, previous)
-    new, new_before = new_members(filters), new_members(filters, previous)
+    # repurchase counts the period's buyers, who are its active members
     again, again_before = repurchase(filters), repurchase(filters, previous)
+    share, parts = share_and_contribution(filters, active=again["buyers"])
+    share_before, parts_before = share_and_contribution(filters, previous, active=again_before["buyers"])
+    new, new_before = new_members(filters), new_members(filters, previous)
     online = online_rate(filters)
     kpis = [
         _kpi("amount", _("Sales"), share["amount"], share_before["amount"], yuan, definition_key="member_share"),

@@ -1,11 +1,12 @@
 """Cohort retention: members by joining (or first-order) month × months since, the share still
-ordering. Two queries: cohort sizes, and distinct buyers per (cohort month, order month)."""
+ordering. Two queries: cohort sizes, and buyers per (cohort month, order month) — from the
+maintained member months, or from the orders when a store, brand, region or channel narrows them."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count
+from django.db.models import Count, F
 
 from siyu.analytics.metrics.filters import Filters, local_month, ratio
 from siyu.core.time import business_date, start_of_day
@@ -23,8 +24,10 @@ def month_of(index: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-def _month(value: str) -> dt.date:
-    """'2026-05' → 1 May 2026."""
+def _month(value: str | dt.date) -> dt.date:
+    """'2026-05' (or any day of it) → 1 May 2026."""
+    if isinstance(value, dt.date):
+        return value.replace(day=1)
     return dt.date(int(value[:4]), int(value[5:7]), 1)
 
 
@@ -48,11 +51,15 @@ def cohort_retention(filters: Filters, *, basis: str = "joined", today: dt.date 
     members = filters.members().filter(**{f"{column}__gte": lo, f"{column}__lt": hi})
     sizes = {_month(m): n for m, n in members.annotate(cohort=local_month(column))
         .values("cohort").annotate(n=Count("pk")).values_list("cohort", "n")}
-    member_column = "member__joined_at" if basis == "joined" else "member__stats__first_order_at"
-    orders = filters.orders(timed=False).filter(member_id__in=members.values("pk"), ordered_at__gte=lo)
-    pairs = (orders.annotate(cohort=local_month(member_column), month=local_month("ordered_at"))
-             .values("cohort", "month").annotate(n=Count("member_id", distinct=True))
-             .values_list("cohort", "month", "n"))
+    if filters.by_order_attributes:  # only the orders know their store and channel
+        member_column = "member__joined_at" if basis == "joined" else "member__stats__first_order_at"
+        pairs = (filters.orders(timed=False).filter(member_id__in=members.values("pk"), ordered_at__gte=lo)
+                 .values(cohort=local_month(member_column), month=local_month("ordered_at"))
+                 .annotate(n=Count("member_id", distinct=True)))
+    else:  # the members' maintained months (segment and scope narrow the members already)
+        pairs = (members.filter(months__month__gte=month_of(first))
+                 .values(cohort=local_month(column), month=F("months__month")).annotate(n=Count("pk")))
+    pairs = pairs.values_list("cohort", "month", "n")
     buyers: dict[tuple[int, int], int] = {}
     for cohort, month, n in pairs:
         k = month_index(_month(month)) - month_index(_month(cohort))

@@ -27,7 +27,7 @@ from django.db.models import (
 )
 from django.utils.translation import gettext as _
 
-from siyu.commerce.models import Channel, Order
+from siyu.commerce.models import Channel, DailySales, Order
 from siyu.core.errors import NotFound, ValidationError
 from siyu.core.time import business_date, business_zone, start_of_day
 from siyu.members.models import Member, MemberStatus
@@ -159,6 +159,28 @@ class Filters:
         if not self.everyone:
             orders = orders.filter(member_scope_q(self.staff, prefix="member__"))
         return orders
+
+    @property
+    def by_order_attributes(self) -> bool:
+        """Whether a store, brand, region or channel narrows the orders."""
+        return any(getattr(self, name) is not None for name in ("store", "brand", "region", "channel"))
+
+    def daily(self, period: Period | None = None) -> QuerySet[DailySales] | None:
+        """The daily sales rows of the period (whole business days) under these filters, or
+        ``None`` when a segment or a data scope narrows by member (then only the orders can say)."""
+        if self.segment is not None or not self.everyone:
+            return None
+        period = period or self.period
+        rows = DailySales.objects.filter(day__gte=period.start, day__lt=period.end).order_by()
+        if self.store is not None:
+            rows = rows.filter(store_key=self.store.pk)
+        if self.brand is not None:
+            rows = rows.filter(store_key__in=Store.objects.filter(brand_id=self.brand.pk).values("pk"))
+        if self.region is not None:
+            rows = rows.filter(store_key__in=Store.objects.filter(region_id=self.region.pk).values("pk"))
+        if self.channel is not None:
+            rows = rows.filter(channel_id=self.channel.pk)
+        return rows
 
     def members(self) -> QuerySet[Member]:
         """Members (merged and erased records left out) owned by the store, brand or region, who

@@ -12,10 +12,12 @@ from django.db.models import (
     DurationField,
     Exists,
     ExpressionWrapper,
+    F,
     Max,
     Min,
     OuterRef,
     Q,
+    Sum,
     Value,
 )
 
@@ -59,18 +61,22 @@ def new_members(filters: Filters, period: Period | None = None, *, within_days: 
 
 
 def repurchase(filters: Filters, period: Period | None = None) -> dict:
-    """Members with ≥ 2 orders in the period / members with ≥ 1, and the average days between a
-    repeat buyer's consecutive orders. Two queries (the second reads repeat buyers only)."""
-    per_member = filters.orders(period).filter(member_id__isnull=False).values("member_id").annotate(n=Count("pk"))
-    buyers = per_member.count()
-    spans = list(per_member.filter(n__gte=2).annotate(first=Min("ordered_at"), last=Max("ordered_at"))
-                 .values_list("n", "first", "last"))
-    gaps = sum(n - 1 for n, _first, _last in spans)
-    elapsed = sum((last - first for _n, first, last in spans), dt.timedelta())
+    """Members with ≥ 2 orders in the period / members with ≥ 1 (``buyers``: the period's active
+    members), and the average days between a repeat buyer's consecutive orders. One query: the
+    orders grouped by member, summed up in the database."""
+    per_member = (filters.orders(period).filter(member_id__isnull=False).values("member_id")
+                  .annotate(n=Count("pk"), first=Min("ordered_at"), last=Max("ordered_at")))
+    repeat = Q(n__gte=2)
+    row = per_member.aggregate(
+        buyers=Count("member_id"), repeat_buyers=Count("member_id", filter=repeat),
+        gaps=Sum(F("n") - 1, filter=repeat),
+        elapsed=Sum(ExpressionWrapper(F("last") - F("first"), output_field=DurationField()), filter=repeat))
+    elapsed = row["elapsed"] or dt.timedelta()
     micros = Decimal(elapsed // dt.timedelta(microseconds=1))
     return {
-        "buyers": buyers, "repeat_buyers": len(spans), "rate": ratio(len(spans), buyers),
-        "interval_days": ratio(micros / 86_400_000_000, gaps, Decimal("0.01")),
+        "buyers": row["buyers"], "repeat_buyers": row["repeat_buyers"],
+        "rate": ratio(row["repeat_buyers"], row["buyers"]),
+        "interval_days": ratio(micros / 86_400_000_000, row["gaps"] or 0, Decimal("0.01")),
     }
 
 

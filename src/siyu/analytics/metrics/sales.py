@@ -8,6 +8,7 @@ import itertools
 from decimal import Decimal
 
 from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, IntegerField, Q, Sum, Value, When
+from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Coalesce
 
 from siyu.analytics.metrics.filters import Filters, Period, local_day, local_hour, local_weekday, money, ratio
@@ -25,13 +26,33 @@ def _sum(expression=NET, **filter_kw):
 
 
 def _summary(filters: Filters, period: Period | None = None) -> dict:
-    """Everyone's and members' orders, amount and items, and the distinct members: one scan."""
-    members = Q(member_id__isnull=False)
-    row = filters.orders(period).aggregate(
-        orders=Count("pk"), member_orders=Count("pk", filter=members), amount=_sum(),
-        member_amount=_sum(member_id__isnull=False), active=Count("member_id", distinct=True),
-        items=Coalesce(Sum("item_count", filter=members), 0))
+    """Everyone's and members' orders, amount and items: from the daily sales rollup when it can
+    answer (whole days, no segment or member scope), else one scan of the orders, which also
+    counts the distinct members (``active``)."""
+    daily = filters.daily(period)
+    if daily is not None:
+        row = daily.aggregate(orders=Coalesce(Sum("orders"), 0), member_orders=Coalesce(Sum("member_orders"), 0),
+                              amount=Coalesce(Sum("amount"), ZERO), member_amount=Coalesce(Sum("member_amount"), ZERO),
+                              items=Coalesce(Sum("member_items"), 0))
+    else:
+        members = Q(member_id__isnull=False)
+        row = filters.orders(period).aggregate(
+            orders=Count("pk"), member_orders=Count("pk", filter=members), amount=_sum(),
+            member_amount=_sum(member_id__isnull=False), active=Count("member_id", distinct=True),
+            items=Coalesce(Sum("item_count", filter=members), 0))
     row["amount"], row["member_amount"] = money(row["amount"]), money(row["member_amount"])
+    return row
+
+
+def active_members(filters: Filters, period: Period | None = None) -> int:
+    """Members with a counted order in the period (matching the filters)."""
+    return filters.orders(period).filter(member_id__isnull=False).aggregate(
+        n=Count("member_id", distinct=True))["n"]
+
+
+def _with_active(row: dict, filters: Filters, period: Period | None, active: int | None) -> dict:
+    if "active" not in row:
+        row["active"] = active if active is not None else active_members(filters, period)
     return row
 
 
@@ -61,15 +82,18 @@ def member_share(filters: Filters, period: Period | None = None) -> dict:
     return _share(_summary(filters, period))
 
 
-def contribution(filters: Filters, period: Period | None = None) -> dict:
+def contribution(filters: Filters, period: Period | None = None, *, active: int | None = None) -> dict:
     """Active members × purchase frequency × average order value (= members' amount), items per
-    order, and the contribution per active member. One query."""
-    return _contribution(_summary(filters, period))
+    order, and the contribution per active member. ``active``: the period's active members when
+    the caller has counted them already (:func:`~siyu.analytics.metrics.members.repurchase`'s
+    ``buyers``)."""
+    return _contribution(_with_active(_summary(filters, period), filters, period, active))
 
 
-def share_and_contribution(filters: Filters, period: Period | None = None) -> tuple[dict, dict]:
-    """:func:`member_share` and :func:`contribution` from one scan (the dashboard shows both)."""
-    row = _summary(filters, period)
+def share_and_contribution(filters: Filters, period: Period | None = None, *,
+                           active: int | None = None) -> tuple[dict, dict]:
+    """:func:`member_share` and :func:`contribution` from one reading (the dashboard shows both)."""
+    row = _with_active(_summary(filters, period), filters, period, active)
     return _share(row), _contribution(row)
 
 
@@ -134,10 +158,25 @@ def new_vs_returning(filters: Filters, period: Period | None = None) -> dict:
     }
 
 
+def _by(filters: Filters, period: Period | None, key: str, raw_key: BaseExpression | str) -> list[dict]:
+    """Orders, members' orders, amount and members' amount grouped by ``key``: from the daily
+    sales rollup when it can answer, else from the orders (grouped by ``raw_key``)."""
+    daily = filters.daily(period)
+    if daily is not None:
+        return list(daily.filter(orders__gt=0).values(key).annotate(
+            orders=Sum("orders"), member_orders=Sum("member_orders"), amount=Sum("amount"),
+            member_amount=Sum("member_amount")))
+    orders = filters.orders(period)
+    if not isinstance(raw_key, str):
+        orders = orders.annotate(**{key: raw_key})
+    return list(orders.values(key).annotate(
+        orders=Count("pk"), member_orders=Count("pk", filter=Q(member_id__isnull=False)), amount=_sum(),
+        member_amount=_sum(member_id__isnull=False)))
+
+
 def channel_mix(filters: Filters, period: Period | None = None) -> list[dict]:
     """Per channel with orders in the period, by amount (largest first)."""
-    rows = list(filters.orders(period).values("channel_id").annotate(
-        orders=Count("pk"), member_orders=Count("pk", filter=Q(member_id__isnull=False)), amount=_sum()))
+    rows = _by(filters, period, "channel_id", "channel_id")
     channels = {c.pk: c for c in Channel.objects.filter(pk__in=[r["channel_id"] for r in rows])}
     total = sum((money(r["amount"]) for r in rows), Decimal("0.00"))
     result = [{"channel": channels[r["channel_id"]].code, "name": channels[r["channel_id"]].name,
@@ -149,9 +188,10 @@ def channel_mix(filters: Filters, period: Period | None = None) -> list[dict]:
 def trend(filters: Filters, period: Period | None = None) -> list[dict]:
     """One row per business day of the period (zeros included). One query."""
     period = period or filters.period
-    rows = {dt.date.fromisoformat(r["day"]): r for r in filters.orders(period).annotate(day=local_day("ordered_at"))
-            .values("day").annotate(orders=Count("pk"), member_orders=Count("pk", filter=Q(member_id__isnull=False)),
-                                    amount=_sum(), member_amount=_sum(member_id__isnull=False))}
+    rows = {}
+    for r in _by(filters, period, "day", local_day("ordered_at")):
+        day = r["day"] if isinstance(r["day"], dt.date) else dt.date.fromisoformat(r["day"])
+        rows[day] = r
     days = []
     for n in range(period.days):
         day = period.start + dt.timedelta(days=n)

@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
                 ('month', models.DateField(verbose_name='month')),
                 ('orders', models.IntegerField(default=0, verbose_name='orders')),
                 ('amount', models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='amount')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='members.member', verbose_name='member')),
+                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='months', to='members.member', verbose_name='member')),
             ],
             options={
                 'verbose_name': 'member month',
