@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from siyu.analytics.metrics import cohorts, funnels, members, products, sales
+from siyu.analytics.metrics import cohorts, funnels, loyalty, members, products, sales
 from siyu.analytics.metrics.definitions import definition
 from siyu.analytics.metrics.filters import Filters
 
@@ -52,6 +52,9 @@ METRICS: dict[str, Callable[[Filters, Options], object]] = {
     "league": lambda f, o: products.league(f, by=o.by, limit=o.limit),
     "funnel": lambda f, o: funnels.funnel(f, funnels.parse_steps(o.steps), window_days=o.within_days),
     "rfm": _rfm,
+    "loyalty_points": lambda f, o: {**loyalty.points(f), "now": loyalty.balances(f)},
+    "loyalty_coupons": lambda f, o: {**loyalty.coupons(f), "sales": loyalty.coupon_sales(f)},
+    "loyalty_tiers": lambda f, o: loyalty.tiers(f),
 }
 
 

@@ -96,6 +96,30 @@ DEFINITIONS = {
         _("Members entering at the first step in the period (e.g. joining), then each next step (an event "
           "kind, an order) after the one before and within the window from the entry: members per step, "
           "conversion from the step before and from the entry, median hours from the step before.")),
+    "loyalty_points": (
+        _("Points (积分)"),
+        _("From the points ledger, entries dated in the period: earned (purchases and behaviour), redeemed "
+          "(spent in the points mall), expired, reversed (taken back on refunds and closed orders, net of what "
+          "amended refunds gave back), adjusted by staff (net), settled (new points that paid a debt) and the "
+          "net change of the points outstanding (the sum of every entry). Active point users: members who "
+          "earned or spent points in the period. Outstanding now: the sum of the points balances (the "
+          "liability), the points members owe (欠分) and members with a balance above 0. Brand: the programs "
+          "of that brand (in a group-wide program, members owned by its stores); store, region, channel and "
+          "segment narrow the members (owning store or region, bought in the channel).")),
+    "loyalty_coupons": (
+        _("Coupons (优惠券)"),
+        _("Coupons issued in the period; of those, redeemed by now; redemption rate = redeemed / issued; "
+          "coupons redeemed in the period (whenever issued). Coupon-driven sales: counted orders placed in "
+          "the period that redeemed a coupon, their amount (paid minus refunded) and share of all sales. "
+          "Brand: templates of that brand or of its programs (in a group-wide program, members owned by its "
+          "stores); store, region, channel and segment narrow the members, and the orders as every order "
+          "figure.")),
+    "loyalty_tiers": (
+        _("Members per tier (会员等级分布)"),
+        _("Members holding each tier of each program now; the entry tier (the lowest, without thresholds) "
+          "also counts members with a points account and no higher tier. Brand: the programs of that "
+          "brand or its group-wide program (there, members owned by its stores); store, region, channel and "
+          "segment narrow the members.")),
     "rfm": (
         _("RFM grid"),
         _("Members per RFM class (as of the last recompute), for the selected brand or every brand.")),
