@@ -13,6 +13,7 @@ from siyu.analytics.metrics import (
     channel_mix,
     cohort_retention,
     league,
+    loyalty,
     new_members,
     online_rate,
     repurchase,
@@ -79,9 +80,34 @@ def _league(filters: Filters):
              for r in league(filters, limit=500)])
 
 
+def _loyalty(filters: Filters):
+    figures = loyalty.summary(filters)
+    groups = {"points": figures["points"], "coupons": figures["coupons"], "coupon_sales": figures["coupon_sales"]}
+    rows = [[label, groups[group]["period"][key], groups[group]["previous"][key]] for group, key, label in (
+        ("points", "earned", _("points earned")), ("points", "redeemed", _("points redeemed")),
+        ("points", "expired", _("points expired")), ("points", "reversed", _("points taken back on refunds")),
+        ("points", "adjusted", _("points adjusted by staff")), ("points", "settled", _("points settling a debt")),
+        ("points", "net_change", _("net change of points outstanding")),
+        ("points", "active_members", _("active point users")),
+        ("coupons", "issued", _("coupons issued")), ("coupons", "redeemed_of_issued", _("of those, redeemed")),
+        ("coupons", "redemption_rate", _("coupon redemption rate")), ("coupons", "redeemed", _("coupons redeemed")),
+        ("coupon_sales", "orders", _("orders with a coupon")), ("coupon_sales", "amount", _("coupon-driven sales")))]
+    now = figures["balances"]
+    rows += [[_("points outstanding (liability)"), now["outstanding"], None],
+             [_("points owed by members"), now["owed"], None],
+             [_("members holding points"), now["members_with_points"], None]]
+    return [_("figure"), _("this period"), _("previous period")], rows
+
+
+def _tiers(filters: Filters):
+    return ([_("program"), _("tier"), _("name"), _("members"), _("share")],
+            [[p["program"], t["tier"], t["name"], t["members"], t["share"]]
+             for p in loyalty.tiers(filters) for t in p["tiers"]])
+
+
 TABLES: dict[str, Callable[[Filters], tuple[list, list]]] = {
     "kpis": _kpis, "trend": _trend, "channels": _channels, "cohorts": _cohorts, "rfm": _rfm,
-    "products": _products, "league": _league,
+    "products": _products, "league": _league, "loyalty": _loyalty, "tiers": _tiers,
 }
 
 

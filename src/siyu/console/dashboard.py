@@ -23,6 +23,7 @@ from siyu.analytics.metrics import (
     Period,
     channel_mix,
     cohort_retention,
+    loyalty,
     new_members,
     online_rate,
     repurchase,
@@ -227,7 +228,60 @@ def dashboard_context(request: HttpRequest) -> dict:
         "chart_trend": json.dumps(chart_trend, ensure_ascii=False),
         "chart_channels": json.dumps(chart_channels, ensure_ascii=False),
         "definitions": {key: {"title": str(t), "text": str(d)} for key, (t, d) in DEFINITIONS.items()},
+        "loyalty": _loyalty_section(filters) if loyalty.loyalty_exists() else None,
     }
+
+
+def _loyalty_section(filters: Filters) -> dict:
+    """The loyalty figures of the period with their change (the figures of now without), and the
+    members per tier of each program, each tier linking to its members' tier rows."""
+    figures = loyalty.summary(filters)
+    points, now = figures["points"], figures["balances"]
+    coupons, sales = figures["coupons"], figures["coupon_sales"]
+    ledger = reverse("admin:loyalty_pointsentry_changelist")
+    coupon_list = reverse("admin:loyalty_coupon_changelist")
+    accounts = reverse("admin:loyalty_pointsaccount_changelist")
+
+    def period(key, label, group, name, formatter=integer, *, rate=False, definition_key="loyalty_points",
+               link=ledger):
+        item = _kpi(f"loyalty_{key}", label, group["period"][name], group["previous"][name], formatter, rate=rate,
+                    definition_key=definition_key)
+        return {**item, "link": link}
+
+    def current(key, label, value, formatter=integer):
+        return {**_kpi(f"loyalty_{key}", label, value, None, formatter, definition_key="loyalty_points"),
+                "link": accounts}
+
+    cards = [
+        period("earned", _("Points earned"), points, "earned"),
+        period("redeemed", _("Points redeemed"), points, "redeemed"),
+        period("expired", _("Points expired"), points, "expired"),
+        period("reversed", _("Points taken back on refunds"), points, "reversed"),
+        period("net_change", _("Net change of points outstanding"), points, "net_change"),
+        period("active_members", _("Active point users"), points, "active_members"),
+        current("outstanding", _("Points outstanding (liability)"), now["outstanding"]),
+        current("members_with_points", _("Members holding points"), now["members_with_points"]),
+        current("owed", _("Points owed by members (欠分)"), now["owed"]),
+        period("coupons_issued", _("Coupons issued"), coupons, "issued", definition_key="loyalty_coupons",
+               link=coupon_list),
+        period("coupons_redeemed", _("Coupons redeemed"), coupons, "redeemed", definition_key="loyalty_coupons",
+               link=coupon_list),
+        period("redemption_rate", _("Coupon redemption rate"), coupons, "redemption_rate", percent, rate=True,
+               definition_key="loyalty_coupons", link=coupon_list),
+        period("coupon_sales", _("Coupon-driven sales"), sales, "amount", yuan, definition_key="loyalty_coupons",
+               link=coupon_list),
+        period("coupon_orders", _("Orders with a coupon"), sales, "orders", definition_key="loyalty_coupons",
+               link=coupon_list),
+    ]
+    tier_list = reverse("admin:loyalty_membertier_changelist")
+    programs = loyalty.tiers(filters)
+    for program in programs:
+        program["members_text"] = integer(program["members"])
+        for row in program["tiers"]:
+            row["members_text"], row["share_text"] = integer(row["members"]), percent(row["share"])
+            row["link"] = tier_list + "?" + urlencode({"program__id__exact": program["program_id"],
+                                                       "tier__id__exact": row["tier_id"]})
+    return {"cards": cards, "programs": programs}
 
 
 def _drill_links(filters: Filters) -> tuple[str, str]:
