@@ -14,7 +14,7 @@ from siyu.core.models import AuditEntry
 from siyu.loyalty.ledger import adjust_points, expire_points, spend_points, verify_ledger
 from siyu.loyalty.models import EntryKind, ExpiryPolicy, PointsAccount, PointsEntry, PointsLot
 from siyu.members.merge import merge_members
-from tests.factories import make_member
+from tests.factories import make_brand, make_member, make_program
 from tests.loyalty.conftest import NOW, balance, buy
 
 pytestmark = pytest.mark.django_db
@@ -192,6 +192,27 @@ def test_the_check_command_reports_a_tampered_balance_and_fails(program, member,
     out = capsys.readouterr().out
     assert "balance ≠ Σ entries: 12 vs 10" in out
     assert "1 accounts checked" in str(error.value)
+
+
+def test_the_check_finds_an_entry_or_a_lot_whose_copied_columns_disagree(program, member):
+    # An entry's program and a lot's account are copies without a constraint of their own.
+    other = make_member(store=member.store)
+    buy(member, "10.00")
+    buy(other, "20.00")
+    mine, theirs = PointsAccount.objects.get(member=member), PointsAccount.objects.get(member=other)
+    lot = PointsLot.objects.get(account=mine)
+    PointsLot.objects.filter(pk=lot.pk).update(account=theirs)
+    elsewhere = make_program("other", brand=make_brand("brand-b"))
+    entry = PointsEntry.objects.get(account=theirs)
+    PointsEntry.objects.filter(pk=entry.pk).update(program=elsewhere)
+
+    _checked, found = verify_ledger()
+
+    problems = {(m.account_id, m.problem) for m in found}
+    assert (mine.pk, f"lot {lot.pk}: account ≠ its entry's") in problems
+    assert (theirs.pk, f"entry {entry.pk}: program ≠ the account's") in problems
+    assert {(m.account_id, m.problem) for m in verify_ledger(program=program)[1]} >= {
+        (mine.pk, f"lot {lot.pk}: account ≠ its entry's"), (theirs.pk, f"entry {entry.pk}: program ≠ the account's")}
 
 
 # Member merges ---------------------------------------------------------------------------------------

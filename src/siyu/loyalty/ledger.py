@@ -91,13 +91,18 @@ class _Entry:
 
     __slots__ = ("pk", *ENTRY_FIELDS, "created_at")
 
-    def __init__(self, *values):
-        for name, value in zip(ENTRY_FIELDS, values, strict=True):
-            setattr(self, name, value)
+    def __init__(self, program_id, account_id, kind, amount, debt_delta, reason, source_type, source_id,
+                 idempotency_key, occurred_at, business_date, actor):  # ENTRY_FIELDS, spelt out: the hot path
+        self.program_id, self.account_id, self.kind, self.amount = program_id, account_id, kind, amount
+        self.debt_delta, self.reason, self.source_type, self.source_id = debt_delta, reason, source_type, source_id
+        self.idempotency_key, self.occurred_at, self.business_date = idempotency_key, occurred_at, business_date
+        self.actor = actor
         self.pk = self.created_at = None
 
     def row(self) -> tuple:
-        return (*(getattr(self, name) for name in ENTRY_FIELDS), self.created_at)
+        return (self.program_id, self.account_id, self.kind, self.amount, self.debt_delta, self.reason,
+                self.source_type, self.source_id, self.idempotency_key, self.occurred_at, self.business_date,
+                self.actor, self.created_at)
 
 
 @dataclass
@@ -577,7 +582,8 @@ class Mismatch:
 
 
 def verify_ledger(*, program: LoyaltyProgram | None = None) -> tuple[int, list[Mismatch]]:
-    """Compare every account's cached balance and debt with its ledger, lots and allocations.
+    """Compare every account's cached balance and debt with its ledger, lots and allocations, and
+    the ledger's copied columns (an entry's program, a lot's account) with what they copy.
 
     Returns ``(accounts checked, mismatches)``. Set-based: one query per invariant, each
     returning only the offending rows.
@@ -614,5 +620,18 @@ def verify_ledger(*, program: LoyaltyProgram | None = None) -> tuple[int, list[M
         found.append(Mismatch(lot.account_id, lot.account.program.code, lot.account.member_id,
                               f"lot {lot.pk}: amount − remaining ≠ Σ allocations", lot.amount - lot.remaining,
                               lot.drawn))
+    # The copied columns (no constraints of their own): an entry's program is its account's, a lot's
+    # account its credit entry's.
+    stray_entries = PointsEntry.objects.exclude(program_id=F("account__program_id"))
+    stray_lots = PointsLot.objects.exclude(account_id=F("entry__account_id"))
+    if program is not None:
+        stray_entries = stray_entries.filter(account__program=program)
+        stray_lots = stray_lots.filter(entry__account__program=program)
+    for pk, account_id, code, member_id, program_id in stray_entries.order_by("pk").values_list(
+            "pk", "account_id", "account__program__code", "account__member_id", "program_id"):
+        found.append(Mismatch(account_id, code, member_id, f"entry {pk}: program ≠ the account's", program_id, 0))
+    for pk, account_id, code, member_id, copied in stray_lots.order_by("pk").values_list(
+            "pk", "entry__account_id", "entry__account__program__code", "entry__account__member_id", "account_id"):
+        found.append(Mismatch(account_id, code, member_id, f"lot {pk}: account ≠ its entry's", copied, account_id))
     return accounts.count(), found
 

@@ -396,9 +396,12 @@ class PointsEntry(models.Model):
     """
 
     # No single-column indexes on the foreign keys: the unique (program, key) and the (account, …)
-    # indexes lead with them, and every index costs each ledger insert.
+    # indexes lead with them, and every index costs each ledger insert. ``program`` is the
+    # account's program, copied for the unique key: no database constraint of its own (each one
+    # costs a check per row at commit); the account's constraint holds, and ``verify_ledger``
+    # checks that the copy matches.
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.PROTECT,
-                                related_name="+", db_index=False)
+                                related_name="+", db_index=False, db_constraint=False)
     account = models.ForeignKey(PointsAccount, verbose_name=_("points account"), on_delete=models.PROTECT,
                                 related_name="entries", db_index=False)
     kind = models.CharField(_("kind"), max_length=10, choices=EntryKind.choices)
@@ -434,8 +437,10 @@ class PointsLot(models.Model):
 
     entry = models.OneToOneField(PointsEntry, verbose_name=_("credit entry"), primary_key=True,
                                  on_delete=models.PROTECT, related_name="lot")
+    # The credit entry's account, copied for the lookups by account ((account, expires_at) leads with
+    # it): no database constraint of its own, as ``PointsEntry.program``; ``verify_ledger`` checks it.
     account = models.ForeignKey(PointsAccount, verbose_name=_("points account"), on_delete=models.PROTECT,
-                                related_name="lots", db_index=False)  # (account, expires_at) leads with it
+                                related_name="lots", db_index=False, db_constraint=False)
     amount = models.BigIntegerField(_("points"))
     remaining = models.BigIntegerField(_("remaining"))
     earned_at = models.DateTimeField(_("earned at"))
