@@ -60,6 +60,29 @@ def test_resending_a_batch_earns_nothing_more(program, member):
     assert PointsEntry.objects.count() == 1
 
 
+def test_new_orders_earn_without_looking_the_ledger_up_and_earn_once(shop, program, member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def order(external_id):
+        return Order.objects.create(channel=shop, store=shop.store, external_id=external_id, member=member,
+                                    paid_amount=10, ordered_at=NOW).pk
+
+    earn_for_orders(new_order_ids=[order("N0")])  # the account exists from here on
+    first, fresh, old_and_new = order("N1"), order("N2"), order("N3")
+    with CaptureQueriesContext(connection) as as_known:
+        earn_for_orders(order_ids=[first])
+    with CaptureQueriesContext(connection) as as_new:
+        earn_for_orders(new_order_ids=[fresh])
+    earn_for_orders(order_ids=[old_and_new], new_order_ids=[old_and_new])  # in both lists: looked up
+    earn_for_orders(order_ids=[first, fresh, old_and_new])  # resent: nothing more
+
+    assert len(as_new.captured_queries) == len(as_known.captured_queries) - 1  # the ledger lookup
+    assert balance(member, program) == (40, 0)
+    assert PointsEntry.objects.count() == 4
+    assert verify_ledger(program=program) == (1, [])
+
+
 def test_an_order_paid_later_earns_when_it_becomes_paid(program, member):
     row = buy(member, "50.00", status="pending")
     assert balance(member, program) == (0, 0)

@@ -77,8 +77,9 @@ def _in_chunks(queryset_for, ids) -> list:
 
 # Purchases --------------------------------------------------------------------------------------------
 
-def earn_for_orders(*, order_ids: Iterable[int], now: dt.datetime | None = None) -> EarnResult:
-    """Earn points for the counted orders among ``order_ids`` that have not earned yet.
+def earn_for_orders(*, order_ids: Iterable[int] = (), new_order_ids: Iterable[int] = (),
+                    now: dt.datetime | None = None) -> EarnResult:
+    """Earn points for the counted orders among ``order_ids`` and ``new_order_ids`` that have not earned yet.
 
     Points = eligible paid amount × points per yuan × the member's best multiplier benefit (tier
     or paid membership) × the member-day multiplier of the order's business day, rounded the
@@ -91,9 +92,14 @@ def earn_for_orders(*, order_ids: Iterable[int], now: dt.datetime | None = None)
 
     Safe to call again with any orders, e.g. those just bound to a member (``bind_orders_to_identities``):
     what is already done is skipped, and the tier bounds of the accounts see the orders.
+    ``new_order_ids`` are orders the caller's transaction has just inserted: no ledger entry can
+    name them yet, so they are not looked up in the ledger (the lookup costs as much as a tenth of
+    a batch's earning). An id in both lists is treated as not new.
     """
     result = EarnResult()
     ids = list(order_ids)
+    fresh = set(new_order_ids) - set(ids)
+    ids.extend(fresh)
     if not ids:
         return result
     index = active_programs()
@@ -115,7 +121,7 @@ def earn_for_orders(*, order_ids: Iterable[int], now: dt.datetime | None = None)
         if counted and refunded < paid:  # it counts in the tier figures of these programs
             if (brand_id, group_id) not in counting:
                 counting[(brand_id, group_id)] = _counting_programs(index, brand_id, group_id)
-            seen.extend((p.pk, member_id, paid, refunded, ordered_at) for p in counting[(brand_id, group_id)])
+            seen.extend((p.id, member_id, paid, refunded, ordered_at) for p in counting[(brand_id, group_id)])
     if not wanted and not seen:
         return result
     counted = [w for w in wanted if w[4]]
@@ -123,18 +129,18 @@ def earn_for_orders(*, order_ids: Iterable[int], now: dt.datetime | None = None)
     # orders that earn nothing, e.g. before the program's start), locked at once: created where
     # missing, so that a batch creating an account and another adding orders of the same member
     # meet on the account's lock and the stored bound sees both.
-    accounts = lock_accounts([*((p.pk, member_id) for p, _pk, member_id, *_ in counted),
+    accounts = lock_accounts([*((p.id, member_id) for p, _pk, member_id, *_ in counted),
                               *((p, m) for p, m, *_ in seen)])
     for program_id, member_id, paid, refunded, ordered_at in seen:
         if (program_id, member_id) in accounts:
             add_order_to_bound(accounts[(program_id, member_id)], paid=paid, refunded=refunded, ordered_at=ordered_at)
     # The members' tiers, read once (unlocked) for the multipliers and the upgrades.
     members = defaultdict(set)
-    for program_id, member_id in [*((w[0].pk, w[2]) for w in counted), *((s[0], s[1]) for s in seen)]:
+    for program_id, member_id in [*((w[0].id, w[2]) for w in counted), *((s[0], s[1]) for s in seen)]:
         members[program_id].add(member_id)
     tiers = program_tiers(members)
     rows = member_tiers(members=members, programs=index.programs, tiers=tiers)
-    pairs, again = _earn_purchases(counted, accounts, rows, tiers, now, result) if counted else ([], [])
+    pairs, again = _earn_purchases(counted, accounts, rows, tiers, now, result, fresh=fresh) if counted else ([], [])
     reversible = sorted({*reversible, *again})  # re-sent orders: their refunds may have been amended
     if reversible:  # refunds that came with the orders, and paid orders now closed
         _reverse_orders(index, reversible, now, result, accounts=accounts)
@@ -169,20 +175,22 @@ def _earned(keys: set[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, int,
     return found
 
 
-def _earn_purchases(counted: list, accounts: dict, rows: dict, tiers: dict, now: dt.datetime, result: EarnResult):
+def _earn_purchases(counted: list, accounts: dict, rows: dict, tiers: dict, now: dt.datetime, result: EarnResult,
+                    *, fresh: set[int]):
     """Post the purchase points of the ``counted`` orders that have not earned yet (their accounts
     locked by the caller, their tier ``rows`` read by it); returns the ``(program, member)`` pairs
     that bought and the ids of the orders that had already earned.
 
     The orders that already earned are read after the accounts were locked: a concurrent batch of
-    the same orders waits for the lock and then sees them.
+    the same orders waits for the lock and then sees them. The ``fresh`` orders (inserted by the
+    caller's transaction) cannot have earned and are not looked up.
     """
-    earned = _earned({(p.pk, f"order:{pk}") for p, pk, *_ in counted})
-    to_earn = [w for w in counted if (w[0].pk, f"order:{w[1]}") not in earned]
-    again = [w[1] for w in counted if (w[0].pk, f"order:{w[1]}") in earned]
+    earned = _earned({(p.id, f"order:{pk}") for p, pk, *_ in counted if pk not in fresh})
+    to_earn = [w for w in counted if (w[0].id, f"order:{w[1]}") not in earned]
+    again = [w[1] for w in counted if (w[0].id, f"order:{w[1]}") in earned]
     if not to_earn:
         return [], again
-    programs = {w[0].pk for w in to_earn}
+    programs = {w[0].id for w in to_earn}
     multiplier = _multipliers(programs, {w[2] for w in to_earn}, [w[5] for w in to_earn], rows=rows, tiers=tiers)
     eligible = _eligible_amounts(programs, to_earn)
     postings, pairs = [], []
@@ -190,18 +198,18 @@ def _earn_purchases(counted: list, accounts: dict, rows: dict, tiers: dict, now:
     days, expiry = {}, {}  # per program and business day: both depend on the day only
     for program, pk, member_id, paid, _counted, occurred in sorted(to_earn, key=lambda w: (w[5], w[1])):
         day = business_date(program, occurred)
-        if (program.pk, day) not in days:
-            days[(program.pk, day)] = member_day_multiplier(program, day)
-            expiry[(program.pk, day)] = lot_expiry(program, occurred)
-        factor = multiplier(program.pk, member_id, occurred) * days[(program.pk, day)]
+        if (program.id, day) not in days:
+            days[(program.id, day)] = member_day_multiplier(program, day)
+            expiry[(program.id, day)] = lot_expiry(program, occurred)
+        factor = multiplier(program.id, member_id, occurred) * days[(program.id, day)]
         points = _points_for(program, eligible.get(pk, paid), factor)
-        pairs.append((program.pk, member_id))
+        pairs.append((program.id, member_id))
         if points <= 0:
             continue
         postings.append(Posting(
-            account_id=accounts[(program.pk, member_id)].pk, kind=EntryKind.EARN, amount=points, key=f"order:{pk}",
+            account_id=accounts[(program.id, member_id)].pk, kind=EntryKind.EARN, amount=points, key=f"order:{pk}",
             reason=reason, source_type=SourceType.ORDER, source_id=str(pk), occurred_at=occurred,
-            business_date=day, expires_at=expiry[(program.pk, day)]))
+            business_date=day, expires_at=expiry[(program.id, day)]))
     result.add(post(postings, {a.pk: a for a in accounts.values()}, now=now, existing=set(earned), defer=True))
     return pairs, again
 
@@ -249,8 +257,8 @@ def _eligible_amounts(programs: set[int], to_earn: list) -> dict[int, Decimal]:
             categories[program_id].add(category)
     orders = defaultdict(list)
     for program, pk, *_rest in to_earn:
-        if program.pk in products or program.pk in categories:
-            orders[program.pk].append(pk)
+        if program.id in products or program.id in categories:
+            orders[program.id].append(pk)
     paid = {pk: amount for _p, pk, _m, amount, *_ in to_earn}
     eligible = {}
     for program_id, ids in orders.items():
