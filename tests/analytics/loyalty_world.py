@@ -233,23 +233,19 @@ class LoyaltyReference:
 
     def coupon_sales(self) -> dict:
         with_coupon = set(Coupon.objects.filter(state="redeemed").values_list("order_id", flat=True))
-        orders = amount = total = 0
+        orders, amount = 0, Decimal(0)
         for o in Order.objects.values("pk", "is_counted", "ordered_at", "paid_amount", "refunded_amount",
                                       "store__code", "store__brand__code", "store__region__code", "channel__code"):
-            if not o["is_counted"] or not (self.start <= o["ordered_at"] < self.end):
+            if not o["is_counted"] or not (self.start <= o["ordered_at"] < self.end) or o["pk"] not in with_coupon:
                 continue
             if (self.brand and o["store__brand__code"] != self.brand) \
                     or (self.store and o["store__code"] != self.store) \
                     or (self.region and o["store__region__code"] != self.region) \
                     or (self.channel and o["channel__code"] != self.channel):
                 continue
-            net = o["paid_amount"] - o["refunded_amount"]
-            total += net
-            if o["pk"] in with_coupon:
-                orders += 1
-                amount += net
-        amount = q(amount, "0.01")
-        return {"orders": orders, "amount": amount, "share_of_amount": rate(amount, q(total, "0.01"))}
+            orders += 1
+            amount += o["paid_amount"] - o["refunded_amount"]
+        return {"orders": orders, "amount": q(amount, "0.01")}
 
     def tiers(self) -> dict:
         """``{program code: {tier code: members}}``."""

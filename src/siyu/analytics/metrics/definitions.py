@@ -110,7 +110,7 @@ DEFINITIONS = {
         _("Coupons (优惠券)"),
         _("Coupons issued in the period; of those, redeemed by now; redemption rate = redeemed / issued; "
           "coupons redeemed in the period (whenever issued). Coupon-driven sales: counted orders placed in "
-          "the period that redeemed a coupon, their amount (paid minus refunded) and share of all sales. "
+          "the period that redeemed a coupon and their amount (paid minus refunded). "
           "Brand: templates of that brand or of its programs (in a group-wide program, members owned by its "
           "stores); store, region, channel and segment narrow the members, and the orders as every order "
           "figure.")),
