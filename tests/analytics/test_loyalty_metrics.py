@@ -12,8 +12,9 @@ from django.test import Client
 from siyu.analytics.metrics import loyalty, resolve_filters
 from siyu.loyalty.ledger import verify_ledger
 from siyu.loyalty.models import PointsAccount
+from siyu.org.models import Role
 from tests.analytics.loyalty_world import JUNE_1, MAY_1, LoyaltyReference, build_loyalty_world
-from tests.factories import make_brand, make_member, make_store, make_token
+from tests.factories import make_brand, make_member, make_staff, make_store, make_token
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +146,13 @@ def test_the_api_serves_the_loyalty_metrics_with_their_definitions(world):
     assert coupons["value"]["period"]["redemption_rate"] == str(expected.coupons()["redemption_rate"])
     assert coupons["value"]["sales"]["period"]["amount"] == str(expected.coupon_sales()["amount"])
     assert {p["program"] for p in tiers["value"]} == {"all", "vip"}
+
+
+def test_a_store_managers_scope_narrows_to_the_members_of_their_store(world):
+    manager = make_staff("manager-sh", role=Role.STORE_MANAGER, store=make_store("sh-01"))
+    scoped = resolve_filters(**MAY, staff=manager, everyone=False)
+    expected = reference(store="sh-01")
+
+    assert loyalty.points(scoped)["period"] == expected.points()
+    assert loyalty.balances(scoped) == expected.balances()
+    assert loyalty.coupons(scoped)["period"] == expected.coupons()
