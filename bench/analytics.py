@@ -251,7 +251,7 @@ def main(argv=None) -> dict:
             from siyu.commerce.rollups import rebuild_rollups
 
             started = time.perf_counter()
-            rebuild_rollups(progress=lambda done, total: log(f"rollups: {done:,}/{total:,} order ids"))
+            rebuild_rollups(progress=lambda done, total: log(f"rollups: {done}/{total} months"))
             load["rollups"] = round(time.perf_counter() - started, 1)
             analyze()  # as autovacuum would, for the new rows
         user = get_user_model().objects.filter(username="bench").first() or \

@@ -13,6 +13,7 @@ ingestion, a change of ``SIYU_TIME_ZONE``, or to check them); ``siyu rebuild_rol
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from django.db.models import Max, Min
 
 from siyu.commerce.models import DailySales, MemberMonth, Order
 from siyu.core.db import chunked, id_list, upsert_select_sql
-from siyu.core.time import business_day_sql, business_zone
+from siyu.core.time import business_date, business_day_sql, business_zone, start_of_day
 
 DAILY_COLUMNS = ["day", "channel_id", "store_key", "orders", "member_orders", "amount", "member_amount", "items",
                  "member_items"]
@@ -103,17 +104,22 @@ def merge_member_months(survivor_id: int, merged_id: int) -> int:
     return MemberMonth.objects.filter(member_id=merged_id).delete()[0]
 
 
-def rebuild_rollups(*, chunk_size: int = 200_000, progress: Callable[[int, int], None] | None = None) -> int:
-    """Recompute both rollups from all orders, in one transaction, by ranges of order ids;
-    returns the number of daily rows."""
+def rebuild_rollups(*, progress: Callable[[int, int], None] | None = None) -> int:
+    """Recompute both rollups from all orders, in one transaction, a business month at a time
+    (no two months share a row, so each month's statements only insert); returns the number of
+    daily rows. ``progress(months done, months)``."""
     with transaction.atomic():
         DailySales.objects.all().delete()
         MemberMonth.objects.all().delete()
-        bounds = Order.objects.aggregate(lo=Min("pk"), hi=Max("pk"))
-        if bounds["lo"] is not None:
-            lo, hi = bounds["lo"], bounds["hi"]
-            for start in range(lo, hi + 1, chunk_size):
-                _shift("o.id >= %s AND o.id < %s", [start, start + chunk_size], sign="")
+        span = Order.objects.filter(is_counted=True).aggregate(first=Min("ordered_at"), last=Max("ordered_at"))
+        if span["first"] is not None:
+            month, last = business_date(span["first"]).replace(day=1), business_date(span["last"]).replace(day=1)
+            months = (last.year - month.year) * 12 + last.month - month.month + 1
+            for done in range(1, months + 1):
+                following = (month + dt.timedelta(days=31)).replace(day=1)
+                bounds = [connection.ops.adapt_datetimefield_value(start_of_day(day)) for day in (month, following)]
+                _shift("o.ordered_at >= %s AND o.ordered_at < %s", bounds, sign="")
                 if progress:
-                    progress(min(start + chunk_size, hi + 1) - lo, hi + 1 - lo)
+                    progress(done, months)
+                month = following
     return DailySales.objects.count()

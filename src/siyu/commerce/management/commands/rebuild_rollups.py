@@ -22,7 +22,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=False) as bar:
-            task = bar.add_task(_("Order ids"), total=None)
+            task = bar.add_task(_("Months of orders"), total=None)
             days = rebuild_rollups(progress=lambda done, total: bar.update(task, completed=done, total=total))
         console.print(_("Rebuilt in %(seconds).1f s: %(days)d daily sales rows, %(months)d member-month rows.")
                       % {"seconds": time.perf_counter() - started, "days": days,
