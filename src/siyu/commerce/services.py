@@ -266,7 +266,7 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
         if earlier in result.row_ids:
             result.accept(row, result.row_ids[earlier])
     # Points (积分) for the batch's orders, less their refunds; what is already done is skipped.
-    earn_for_orders(order_ids=[*order_ids, *(o.pk for o, _ in updated)])
+    earn_for_orders(order_ids=[o.pk for o, _ in updated], new_order_ids=order_ids)
 
 
 ORDER_COLUMNS = ["channel_id", "external_id", "member_id", *ORDER_FIELDS,
