@@ -236,7 +236,11 @@ class DailySales(models.Model):
     Amounts are net of refunds; ``store_key`` is the order's store id, 0 for none."""
 
     day = models.DateField(_("business day"))
-    channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.CASCADE, related_name="+")
+    # Derived rows: the orders they are computed from hold the constraints, so these keys take no
+    # foreign-key check per new row at every batch's commit (nor an index of their own: the
+    # unique key serves the day-first reads).
+    channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False, db_index=False)
     store_key = models.IntegerField(_("store"), default=0)
     orders = models.IntegerField(_("orders"), default=0)
     member_orders = models.IntegerField(_("members' orders"), default=0)
@@ -261,7 +265,8 @@ class MemberMonth(models.Model):
     cohorts and monthly activity; kept like :class:`DailySales`. Months without orders have
     no row."""
 
-    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="months")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="months",
+                               db_constraint=False, db_index=False)  # as DailySales.channel; the unique key indexes it
     month = models.DateField(_("month"))
     orders = models.IntegerField(_("orders"), default=0)
     amount = models.DecimalField(_("amount"), **MONEY, default=0)

@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
                 ('member_amount', models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name="members' amount")),
                 ('items', models.IntegerField(default=0, verbose_name='items')),
                 ('member_items', models.IntegerField(default=0, verbose_name="members' items")),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='commerce.channel', verbose_name='channel')),
+                ('channel', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='commerce.channel', verbose_name='channel')),
             ],
             options={
                 'verbose_name': 'daily sales',
@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
                 ('month', models.DateField(verbose_name='month')),
                 ('orders', models.IntegerField(default=0, verbose_name='orders')),
                 ('amount', models.DecimalField(decimal_places=2, default=0, max_digits=14, verbose_name='amount')),
-                ('member', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='months', to='members.member', verbose_name='member')),
+                ('member', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='months', to='members.member', verbose_name='member')),
             ],
             options={
                 'verbose_name': 'member month',
