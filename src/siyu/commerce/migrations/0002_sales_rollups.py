@@ -11,6 +11,24 @@ def build_rollups(apps, schema_editor):
     rebuild_rollups()
 
 
+#: Rows every batch updates in place: with free room on their pages PostgreSQL rewrites a row
+#: without adding it again to the table's indexes (a HOT update; none of their indexed columns
+#: changes). As ``loyalty/0005_room_for_account_updates``.
+UPDATED_EVERY_BATCH = ("commerce_dailysales", "commerce_membermonth", "commerce_memberchannelstats")
+
+
+def leave_room(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for table in UPDATED_EVERY_BATCH:
+            schema_editor.execute(f"ALTER TABLE {schema_editor.quote_name(table)} SET (fillfactor = 50)")
+
+
+def pack(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for table in UPDATED_EVERY_BATCH:
+            schema_editor.execute(f"ALTER TABLE {schema_editor.quote_name(table)} RESET (fillfactor)")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -54,5 +72,6 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('member', 'month'), name='member_month_unique')],
             },
         ),
+        migrations.RunPython(leave_room, pack, elidable=False),
         migrations.RunPython(build_rollups, migrations.RunPython.noop),
     ]
