@@ -123,10 +123,10 @@ def test_no_program_no_figures(db):
     assert loyalty.balances(filters()) == {"outstanding": 0, "owed": 0, "members_with_points": 0}
 
 
-def test_the_section_costs_one_query_per_figure_group(world, django_assert_num_queries):
+def test_the_section_costs_one_query_per_figure_group_and_one_for_the_programs(world, django_assert_num_queries):
     narrowed = filters(brand="brand-a", store="sh-01")
 
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         loyalty.summary(narrowed)
 
 
