@@ -48,6 +48,35 @@ def test_update_rows_sets_values_and_splits_into_chunks(program):
     assert update_rows(PointsAccount, ["balance"], []) == 0
 
 
+def test_saving_locked_accounts_writes_balances_and_tier_figures_exactly_in_one_statement(program):
+    from decimal import Decimal
+
+    from siyu.loyalty.ledger import lock_accounts, save_accounts
+
+    made = accounts(program, 3)
+    at = dt.datetime(2026, 6, 30, 4, 5, 6, 789012, tzinfo=dt.UTC)
+    locked = lock_accounts([(program.pk, a.member_id) for a in made])
+    first, second, third = (locked[(program.pk, a.member_id)] for a in made)
+    first.balance, first.tier_figures_at, first.tier_figures_from = 7, at, None  # None: all history
+    first.tier_paid, first.tier_orders, first.tier_points = Decimal("12345678.91"), 3, 2**40
+    second.debt, second.tier_figures_at, second.tier_figures_from = 5, at, at - dt.timedelta(days=365)
+    for a in (first, second):
+        a.unsaved = True
+
+    with CaptureQueriesContext(connection) as queries:
+        assert save_accounts(locked.values()) == 2
+
+    assert len(queries.captured_queries) == 1
+    rows = {a.pk: a for a in PointsAccount.objects.filter(pk__in=[a.pk for a in made])}
+    assert (rows[first.pk].balance, rows[first.pk].debt, rows[first.pk].tier_figures_at,
+            rows[first.pk].tier_figures_from, rows[first.pk].tier_paid, rows[first.pk].tier_orders,
+            rows[first.pk].tier_points) == (7, 0, at, None, Decimal("12345678.91"), 3, 2**40)
+    assert (rows[second.pk].balance, rows[second.pk].debt, rows[second.pk].tier_figures_from) == (
+        10, 5, at - dt.timedelta(days=365))
+    assert (rows[third.pk].balance, rows[third.pk].tier_figures_at) == (20, None)  # not marked: untouched
+    assert not first.unsaved and not second.unsaved
+
+
 def test_a_batch_of_orders_writes_an_entry_and_a_lot_per_order_and_one_balance_per_member(program, member):
     other = make_member(store=member.store)
     rows = [order_row(member, "10.00"), order_row(other, "20.00"), order_row(member, "30.00")]

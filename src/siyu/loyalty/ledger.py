@@ -362,12 +362,55 @@ def save_accounts(accounts: Iterable[LockedAccount]) -> int:
     """Write the (locked) ``accounts`` marked ``unsaved`` as they stand in memory: balance, debt and
     tier figures, one statement. Returns how many were written."""
     changed = sorted((a for a in accounts if a.unsaved), key=lambda a: a.pk)
-    update_rows(PointsAccount, ["balance", "debt", *TIER_FIGURES],
-                [(a.pk, a.balance, a.debt, *(getattr(a, name) for name in TIER_FIGURES)) for a in changed],
-                also={"updated_at": timezone.now()}, chunk_size=5000)
+    if connection.vendor == "postgresql" and changed:
+        _save_accounts_pg(changed)
+    else:
+        update_rows(PointsAccount, ["balance", "debt", *TIER_FIGURES],
+                    [(a.pk, a.balance, a.debt, *(getattr(a, name) for name in TIER_FIGURES)) for a in changed],
+                    also={"updated_at": timezone.now()}, chunk_size=5000)
     for a in changed:
         a.unsaved = False
     return len(changed)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def _joined(values) -> str:
+    """Numbers as one comma-separated text (None as an empty item: NULL)."""
+    return ",".join("" if v is None else str(v) for v in values)
+
+
+def _save_accounts_pg(changed: list[LockedAccount]) -> None:
+    """PostgreSQL: ``save_accounts``' one ``UPDATE … FROM unnest(…)``, each column sent as one text.
+
+    Binding a Python list makes psycopg quote every element on the client: for the 1,000 accounts
+    of a batch that took longer than the update (a list of datetimes ~14 ms, of decimals ~5–9 ms,
+    of ints ~2 ms). One joined text per column costs a ``str`` per value; times go as microseconds
+    since the epoch (exact), the server splits and casts.
+    """
+    q = connection.ops.quote_name
+    columns = ["balance", "debt", "tier_figures_at", "tier_figures_from", "tier_paid", "tier_orders", "tier_points"]
+    micros = ("tier_figures_at", "tier_figures_from")
+    values = [
+        f"timestamptz 'epoch' + v.{c} * interval '1 microsecond'" if c in micros else f"v.{c}"
+        for c in columns]
+    types = ["bigint", "bigint", "bigint", "bigint", "bigint", "numeric", "bigint", "bigint"]
+    arrays = ", ".join(f"string_to_array(%s, ',', '')::{t}[]" for t in types)
+    sql = (f"UPDATE {q(PointsAccount._meta.db_table)} AS a SET "  # noqa: S608 (quoted names, placeholders)
+           + ", ".join(f"{q(c)} = {v}" for c, v in zip(columns, values, strict=True))
+           + f", {q('updated_at')} = %s FROM unnest({arrays}) AS v(id, {', '.join(columns)}) WHERE a.id = v.id")
+    params = [
+        timezone.now(),
+        _joined(a.pk for a in changed), _joined(a.balance for a in changed), _joined(a.debt for a in changed),
+        _joined(None if a.tier_figures_at is None else (a.tier_figures_at - _EPOCH) // _MICROSECOND for a in changed),
+        _joined(None if a.tier_figures_from is None else (a.tier_figures_from - _EPOCH) // _MICROSECOND
+                for a in changed),
+        _joined(a.tier_paid for a in changed), _joined(a.tier_orders for a in changed),
+        _joined(a.tier_points for a in changed)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _tier_points(entries: list[_Entry], accounts) -> dict[int, int]:
