@@ -96,3 +96,10 @@ def test_without_a_loyalty_program_there_is_no_section(shop, superuser, language
 
     assert 'id="kpis"' in html
     assert 'id="loyalty"' not in html and 'id="tiers"' not in html
+
+
+def test_a_negative_figure_that_rises_reads_as_up():
+    from siyu.console.dashboard import _change
+
+    assert _change(50, -100) == {"up": True, "down": False, "text": "+150.0%"}
+    assert _change(-150, -100) == {"up": False, "down": True, "text": "-50.0%"}

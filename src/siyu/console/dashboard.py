@@ -85,7 +85,9 @@ def _change(now, before, *, rate: bool = False) -> dict | None:
         return {"up": points > 0, "down": points < 0, "text": _("%(n)s pp") % {"n": _signed(points)}}
     if not before:
         return None
-    relative = (Decimal(now) - Decimal(before)) / Decimal(before) * 100
+    # against the size of the figure before, so that a negative one (a net change of points) that
+    # rises reads as up
+    relative = (Decimal(now) - Decimal(before)) / abs(Decimal(before)) * 100
     return {"up": relative > 0, "down": relative < 0, "text": f"{_signed(relative)}%"}
 
 
