@@ -1,14 +1,16 @@
 """Order ingestion: idempotency, updates, rejections, stats and rollback."""
 
+import datetime as dt
 from decimal import Decimal
 from unittest import mock
 
 import pytest
 from django.db import DatabaseError
 
-from siyu.commerce.models import MemberChannelStats, MemberStats, Order, OrderLine, Refund
+from siyu.commerce.models import DailySales, MemberChannelStats, MemberMonth, MemberStats, Order, OrderLine, Refund
 from siyu.commerce.services import record_orders
 from siyu.core.models import IngestRejection
+from siyu.members.merge import merge_members
 from siyu.members.models import Member
 from siyu.members.services import upsert_members
 from tests.factories import make_product, make_staff
@@ -155,3 +157,21 @@ def test_new_orders_in_later_batches_add_to_the_kept_totals(member, tmall):
         "2026-03-01T01:00:00+00:00", "2026-06-01T01:00:00+00:00")
     by_channel = dict(MemberChannelStats.objects.filter(member=member).values_list("channel__code", "total_paid"))
     assert by_channel == {"pos-sh-01": Decimal("600.00"), "tmall": Decimal("30.00")}
+
+
+def test_a_merge_adds_the_merged_members_months_to_the_survivors(member):
+    """Both members bought in May (and the merged one in June too): the survivor ends with one
+    May of both their orders, the June moves over, and the daily sales do not move."""
+    upsert_members(rows=[{"phone": "13900139000", "name": "周敏（旧号）"}], source="test")
+    other = Member.objects.exclude(pk=member.pk).get()
+    record_orders(rows=[_order(), _order(external_id="A2", phone="13900139000", paid_amount="50.00", lines=[]),
+                        _order(external_id="A3", phone="13900139000", paid_amount="20.00", lines=[],
+                               ordered_at="2026-06-02 10:00:00")], source="test")
+    daily = sorted(DailySales.objects.values_list("day", "orders", "member_orders", "amount"))
+
+    merge_members(survivor_id=member.pk, merged_id=other.pk, actor="test")
+
+    months = sorted(MemberMonth.objects.values_list("member_id", "month", "orders", "amount"))
+    assert months == [(member.pk, dt.date(2026, 5, 1), 2, Decimal("350.00")),
+                      (member.pk, dt.date(2026, 6, 1), 1, Decimal("20.00"))]
+    assert sorted(DailySales.objects.values_list("day", "orders", "member_orders", "amount")) == daily

@@ -93,15 +93,17 @@ def orders_changing(order_ids: Iterable[int]) -> Iterator[None]:
 
 
 def merge_member_months(survivor_id: int, merged_id: int) -> int:
-    """Add the merged member's months to the survivor's (the merge moves their orders)."""
-    q = connection.ops.quote_name
-    months = q(MemberMonth._meta.db_table)
-    add = upsert_select_sql(MemberMonth._meta.db_table, MONTH_COLUMNS,
-                            f"SELECT %s, m.month, m.orders, m.amount FROM {months} m WHERE m.member_id = %s",  # noqa: S608
-                            conflict=["member_id", "month"], merge={"orders": "add", "amount": "add"})
-    with connection.cursor() as cursor:
-        cursor.execute(add, [survivor_id, merged_id])
-    return MemberMonth.objects.filter(member_id=merged_id).delete()[0]
+    """Add the merged member's months to the survivor's (the merge moves their orders); a
+    member has a few dozen months at most, so this is plain row work."""
+    theirs = {row.month: row for row in MemberMonth.objects.filter(member_id=merged_id)}
+    ours = list(MemberMonth.objects.filter(member_id=survivor_id, month__in=list(theirs)))
+    for row in ours:
+        extra = theirs[row.month]
+        row.orders += extra.orders
+        row.amount += extra.amount
+    MemberMonth.objects.bulk_update(ours, ["orders", "amount"])
+    MemberMonth.objects.filter(member_id=merged_id, month__in=[row.month for row in ours]).delete()
+    return len(ours) + MemberMonth.objects.filter(member_id=merged_id).update(member_id=survivor_id)
 
 
 def rebuild_rollups(*, progress: Callable[[int, int], None] | None = None) -> int:
