@@ -133,6 +133,7 @@ def test_users_who_may_not_view_orders_get_the_plain_app_list(world):
     assert response.status_code == 200
     assert b'id="siyu-dashboard"' not in response.content
     assert login(user).get("/console/analytics/export/kpis.csv").status_code == 403
+    assert login(user).get("/console/analytics/loyalty-section/").status_code == 403
 
 
 def test_bad_filters_are_reported_and_dropped(world, boss):

@@ -111,3 +111,20 @@ def test_changing_a_filter_redraws_the_figures_and_a_table_exports(live_server, 
     assert name == "channels-2026-05-01-2026-06-01.xlsx"
     rows = list(load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True))
     assert [(r[0], r[2]) for r in rows[1:]] == expected_channels
+
+
+def test_the_loyalty_section_arrives_after_the_page(live_server, superuser, shots):
+    from tests.analytics.loyalty_world import JUNE_1, MAY_1, LoyaltyReference, build_loyalty_world
+
+    build_loyalty_world()
+    earned = LoyaltyReference(MAY_1, JUNE_1).points()["earned"]
+
+    with browser_page("en-US", height=1800) as page:
+        log_in(page, live_server, superuser, quote(f"/console/?{MAY_QUERY}", safe="/"))
+        page.wait_for_selector("#loyalty [data-kpi=loyalty_earned]")
+        shown = page.inner_text("#loyalty [data-kpi=loyalty_earned] .sd-kpi-value")
+        tiers = page.locator("#tiers tbody tr").count()
+        page.screenshot(path=os.path.join(shots, "dashboard-loyalty-en.png"), full_page=True)
+
+    assert shown == f"{earned:,}"
+    assert tiers >= 2

@@ -1,5 +1,6 @@
-"""The dashboard's loyalty section: the figures of the period with their change, the tier table
-linking to each tier's members, the exports; absent when no loyalty program exists."""
+"""The dashboard's loyalty section: loaded after the page (htmx) for the page's filters, the
+figures of the period with their change, the tier table linking to each tier's members, the
+exports; absent when no loyalty program exists."""
 
 from __future__ import annotations
 
@@ -15,6 +16,14 @@ from tests.console.test_dashboard import kpi, login
 pytestmark = pytest.mark.django_db
 
 MAY = {"start": "2026-05-01", "end": "2026-05-31"}
+SECTION = "/console/analytics/loyalty-section/"
+
+
+def test_the_dashboard_asks_for_the_section_with_its_filters(world, superuser):
+    html = login(superuser).get("/console/", {**MAY, "brand": "brand-b"}).content.decode()
+
+    assert f'hx-get="{SECTION}?start=2026-05-01&amp;end=2026-05-31&amp;brand=brand-b"' in html
+    assert 'data-kpi="loyalty_earned"' not in html  # the ledger's sums come with the section
 
 
 @pytest.fixture
@@ -27,7 +36,7 @@ def test_the_loyalty_section_shows_the_figures_of_the_period(world, superuser, l
     expected = LoyaltyReference(MAY_1, JUNE_1)
     points, now, coupons, sales = expected.points(), expected.balances(), expected.coupons(), expected.coupon_sales()
 
-    response = login(superuser, language).get("/console/", MAY)
+    response = login(superuser, language).get(SECTION, MAY)
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -56,7 +65,7 @@ def test_the_loyalty_section_shows_the_figures_of_the_period(world, superuser, l
 def test_the_section_names_its_figures_and_their_change_in_english(world, superuser):
     now, previous = LoyaltyReference(MAY_1, JUNE_1).points(), LoyaltyReference(MAY_1, JUNE_1).previous().points()
 
-    html = login(superuser, "en").get("/console/", MAY).content.decode()
+    html = login(superuser, "en").get(SECTION, MAY).content.decode()
 
     for label in ("Points earned", "Points redeemed", "Points expired", "Active point users",
                   "Points outstanding (liability)", "Coupon redemption rate", "Coupon-driven sales",
@@ -71,7 +80,7 @@ def test_the_section_names_its_figures_and_their_change_in_english(world, superu
 def test_a_brand_filter_narrows_the_section(world, superuser):
     expected = LoyaltyReference(MAY_1, JUNE_1, brand="brand-b")
 
-    html = login(superuser).get("/console/", {**MAY, "brand": "brand-b"}).content.decode()
+    html = login(superuser).get(SECTION, {**MAY, "brand": "brand-b"}).content.decode()
 
     assert kpi(html, "loyalty_earned") == str(expected.points()["earned"])
     assert kpi(html, "loyalty_outstanding") == str(expected.balances()["outstanding"])
@@ -92,10 +101,13 @@ def test_the_loyalty_tables_export(world, superuser):
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
 def test_without_a_loyalty_program_there_is_no_section(shop, superuser, language):
-    html = login(superuser, language).get("/console/", MAY).content.decode()
+    client = login(superuser, language)
+    html = client.get("/console/", MAY).content.decode()
+    section = client.get(SECTION, MAY)
 
     assert 'id="kpis"' in html
-    assert 'id="loyalty"' not in html and 'id="tiers"' not in html
+    assert SECTION not in html
+    assert section.status_code == 200 and 'id="loyalty"' not in section.content.decode()
 
 
 def test_a_negative_figure_that_rises_reads_as_up():

@@ -1,5 +1,5 @@
-"""Console views of the analytics: exports of the dashboard's tables (CSV or XLSX), and an RFM
-class of the grid made a segment in one click."""
+"""Console views of the analytics: exports of the dashboard's tables (CSV or XLSX), an RFM class
+of the grid made a segment in one click, and the dashboard's loyalty section (loaded after the page)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from siyu.analytics.exports import TABLES, to_csv, to_xlsx
 from siyu.analytics.models import RfmClass
-from siyu.console.dashboard import filters_from_request
+from siyu.console.dashboard import filters_from_request, loyalty_section_context
 from siyu.org.models import Brand
 from siyu.segments.services import save_segment
 
@@ -36,6 +36,13 @@ def export_view(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
     name = f"{table}-{filters.period.start.isoformat()}-{filters.period.end.isoformat()}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+@staff_member_required
+@require_GET
+def loyalty_section_view(request: HttpRequest) -> HttpResponse:
+    """The dashboard's loyalty section (htmx partial) for the filters in the query string."""
+    return render(request, "admin/siyu_dashboard_loyalty.html", {"d": loyalty_section_context(request)})
 
 
 @staff_member_required

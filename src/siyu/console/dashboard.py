@@ -230,7 +230,27 @@ def dashboard_context(request: HttpRequest) -> dict:
         "chart_trend": json.dumps(chart_trend, ensure_ascii=False),
         "chart_channels": json.dumps(chart_channels, ensure_ascii=False),
         "definitions": {key: {"title": str(t), "text": str(d)} for key, (t, d) in DEFINITIONS.items()},
-        "loyalty": _loyalty_section(filters) if loyalty.loyalty_exists() else None,
+        # the loyalty figures (sums over the points ledger) load after the page: loyalty_section_context
+        "loyalty_url": (reverse("analytics:loyalty_section") + "?" + query) if loyalty.loyalty_exists() else None,
+    }
+
+
+def loyalty_section_context(request: HttpRequest) -> dict:
+    """The dashboard's loyalty section for the same filters (``None`` without a program): the
+    page asks for it once it is shown, so the ledger's sums never hold up the sales figures."""
+    if not request.user.has_perm("commerce.view_order"):
+        raise PermissionDenied
+    if not loyalty.loyalty_exists():
+        return {"loyalty": None}
+    filters, _errors = filters_from_request(request)
+    previous = filters.period.previous()
+    last = filters.period.end - dt.timedelta(days=1)
+    return {
+        "loyalty": _loyalty_section(filters),
+        "query": filters.query_string(),
+        "period_label": f"{filters.period.start.isoformat()} – {last.isoformat()}",
+        "previous_label": f"{previous.start.isoformat()} – {(previous.end - dt.timedelta(days=1)).isoformat()}",
+        "definitions": {key: {"title": str(t), "text": str(d)} for key, (t, d) in DEFINITIONS.items()},
     }
 
 
