@@ -33,7 +33,8 @@ MONTH_COLUMNS = ["member_id", "month", "orders", "amount"]
 @functools.cache
 def _statements(vendor: str, zone: str) -> dict[str, str]:
     """The delta statements for one vendor and business zone; ``{where}`` picks the orders,
-    ``{sign}`` is ``""`` to add them or ``"-"`` to take them out."""
+    ``{sign}`` is ``""`` to add them or ``"-"`` to take them out. Rows are written in key order,
+    so concurrent batches touching the same days (today's, above all) lock them in one order."""
     q = connection.ops.quote_name
     orders, months = q(Order._meta.db_table), q(MemberMonth._meta.db_table)
     day = business_day_sql("o.ordered_at", vendor)
@@ -45,12 +46,14 @@ def _statements(vendor: str, zone: str) -> dict[str, str]:
         f"SELECT {day}, o.channel_id, COALESCE(o.store_id, 0), {{sign}}COUNT(*), {{sign}}COUNT(o.member_id), "  # noqa: S608
         f"{{sign}}ROUND(SUM({net}), 2), {{sign}}ROUND(SUM({members_only.format(net)}), 2), "
         f"{{sign}}SUM(o.item_count), {{sign}}SUM({members_only.format('o.item_count')}) "
-        f"FROM {orders} o WHERE o.is_counted = %s AND {{where}} GROUP BY {day}, o.channel_id, COALESCE(o.store_id, 0)",
+        f"FROM {orders} o WHERE o.is_counted = %s AND {{where}} GROUP BY {day}, o.channel_id, COALESCE(o.store_id, 0) "
+        f"ORDER BY 1, 2, 3",
         conflict=["day", "channel_id", "store_key"], merge=dict.fromkeys(DAILY_COLUMNS[3:], "add"))
     monthly = upsert_select_sql(
         MemberMonth._meta.db_table, MONTH_COLUMNS,
         f"SELECT o.member_id, {month}, {{sign}}COUNT(*), {{sign}}ROUND(SUM({net}), 2) FROM {orders} o "  # noqa: S608
-        f"WHERE o.is_counted = %s AND o.member_id IS NOT NULL AND {{where}} GROUP BY o.member_id, {month}",
+        f"WHERE o.is_counted = %s AND o.member_id IS NOT NULL AND {{where}} GROUP BY o.member_id, {month} "
+        f"ORDER BY 1, 2",
         conflict=["member_id", "month"], merge={"orders": "add", "amount": "add"})
     # Months left without orders go; the members are those of the orders just taken out.
     empty = (f"DELETE FROM {months} WHERE orders <= 0 AND member_id IN "  # noqa: S608
