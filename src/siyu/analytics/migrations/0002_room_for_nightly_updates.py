@@ -7,19 +7,7 @@ which makes the nightly write several times cheaper. Other databases update in p
 
 from django.db import migrations
 
-TABLES = ("analytics_memberrfm", "analytics_memberlifecycle")
-
-
-def leave_room(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for table in TABLES:
-            schema_editor.execute(f"ALTER TABLE {schema_editor.quote_name(table)} SET (fillfactor = 50)")
-
-
-def pack(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for table in TABLES:
-            schema_editor.execute(f"ALTER TABLE {schema_editor.quote_name(table)} RESET (fillfactor)")
+from siyu.core.db import room_for_updates
 
 
 class Migration(migrations.Migration):
@@ -29,5 +17,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(leave_room, pack, elidable=False),
+        room_for_updates("analytics_memberrfm", "analytics_memberlifecycle"),
     ]

@@ -3,30 +3,14 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from siyu.core.db import room_for_updates
+
 
 def build_rollups(apps, schema_editor):
     """Fill the rollups from the orders already recorded."""
     from siyu.commerce.rollups import rebuild_rollups
 
     rebuild_rollups()
-
-
-#: Rows every batch updates in place: with free room on their pages PostgreSQL rewrites a row
-#: without adding it again to the table's indexes (a HOT update; none of their indexed columns
-#: changes). As ``loyalty/0005_room_for_account_updates``.
-UPDATED_EVERY_BATCH = ("commerce_dailysales", "commerce_membermonth", "commerce_memberchannelstats")
-
-
-def leave_room(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for table in UPDATED_EVERY_BATCH:
-            schema_editor.execute(f"ALTER TABLE {schema_editor.quote_name(table)} SET (fillfactor = 50)")
-
-
-def pack(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for table in UPDATED_EVERY_BATCH:
-            schema_editor.execute(f"ALTER TABLE {schema_editor.quote_name(table)} RESET (fillfactor)")
 
 
 class Migration(migrations.Migration):
@@ -72,6 +56,7 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('member', 'month'), name='member_month_unique')],
             },
         ),
-        migrations.RunPython(leave_room, pack, elidable=False),
+        # rows every batch updates in place (no indexed column changes): HOT updates on PostgreSQL
+        room_for_updates("commerce_dailysales", "commerce_membermonth", "commerce_memberchannelstats"),
         migrations.RunPython(build_rollups, migrations.RunPython.noop),
     ]

@@ -9,19 +9,7 @@ databases update in place anyway. (As ``analytics/0002_room_for_nightly_updates`
 
 from django.db import migrations
 
-TABLES = ("loyalty_pointsaccount", "loyalty_membertier")
-
-
-def leave_room(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for table in TABLES:
-            schema_editor.execute(f"ALTER TABLE {schema_editor.quote_name(table)} SET (fillfactor = 50)")
-
-
-def pack(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        for table in TABLES:
-            schema_editor.execute(f"ALTER TABLE {schema_editor.quote_name(table)} RESET (fillfactor)")
+from siyu.core.db import room_for_updates
 
 
 class Migration(migrations.Migration):
@@ -31,5 +19,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(leave_room, pack, elidable=False),
+        room_for_updates("loyalty_pointsaccount", "loyalty_membertier"),
     ]
