@@ -212,8 +212,7 @@ def dashboard_context(request: HttpRequest) -> dict:
         "filters": filters,
         "query": query,
         "errors": errors,
-        "period_label": f"{filters.period.start.isoformat()} – {last.isoformat()}",
-        "previous_label": f"{previous.start.isoformat()} – {(previous.end - dt.timedelta(days=1)).isoformat()}",
+        **_headings(filters),
         "start": filters.period.start.isoformat(),
         "end": last.isoformat(),
         "brands": _choices(Brand, filters, "brand"),
@@ -229,7 +228,6 @@ def dashboard_context(request: HttpRequest) -> dict:
         "online": {name: percent(v["rate"]) for name, v in online["by_channel"].items()},
         "chart_trend": json.dumps(chart_trend, ensure_ascii=False),
         "chart_channels": json.dumps(chart_channels, ensure_ascii=False),
-        "definitions": {key: {"title": str(t), "text": str(d)} for key, (t, d) in DEFINITIONS.items()},
         # the loyalty figures (sums over the points ledger) load after the page: loyalty_section_context
         "loyalty_url": (reverse("analytics:loyalty_section") + "?" + query) if loyalty.loyalty_exists() else None,
     }
@@ -243,11 +241,14 @@ def loyalty_section_context(request: HttpRequest) -> dict:
     if not loyalty.loyalty_exists():
         return {"loyalty": None}
     filters, _errors = filters_from_request(request)
-    previous = filters.period.previous()
-    last = filters.period.end - dt.timedelta(days=1)
+    return {"loyalty": _loyalty_section(filters), "query": filters.query_string(), **_headings(filters)}
+
+
+def _headings(filters: Filters) -> dict:
+    """What the page and its loyalty section head their sections with: the period, the one it is
+    compared with, and every figure's definition (shown on hover)."""
+    previous, last = filters.period.previous(), filters.period.end - dt.timedelta(days=1)
     return {
-        "loyalty": _loyalty_section(filters),
-        "query": filters.query_string(),
         "period_label": f"{filters.period.start.isoformat()} – {last.isoformat()}",
         "previous_label": f"{previous.start.isoformat()} – {(previous.end - dt.timedelta(days=1)).isoformat()}",
         "definitions": {key: {"title": str(t), "text": str(d)} for key, (t, d) in DEFINITIONS.items()},
