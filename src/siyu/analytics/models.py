@@ -112,8 +112,10 @@ class MemberRfm(models.Model):
     the row was last written.
     """
 
-    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="rfm")
-    brand = models.ForeignKey(Brand, verbose_name=_("brand"), on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="rfm",
+                               db_index=False)
+    brand = models.ForeignKey(Brand, verbose_name=_("brand"), on_delete=models.CASCADE, related_name="+",
+                              db_index=False)
     last_order_at = models.DateTimeField(_("last order"))
     frequency = models.PositiveIntegerField(_("orders"))
     monetary = models.DecimalField(_("paid, net of refunds"), max_digits=14, decimal_places=2)
@@ -157,8 +159,9 @@ class MemberLifecycle(models.Model):
     """A member's lifecycle stage with one brand, and since when."""
 
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
-                               related_name="lifecycle")
-    brand = models.ForeignKey(Brand, verbose_name=_("brand"), on_delete=models.CASCADE, related_name="+")
+                               related_name="lifecycle", db_index=False)
+    brand = models.ForeignKey(Brand, verbose_name=_("brand"), on_delete=models.CASCADE, related_name="+",
+                              db_index=False)
     stage = models.CharField(_("stage"), max_length=10, choices=LifecycleStage.choices)
     since = models.DateTimeField(_("since"))
     computed_at = models.DateTimeField(_("computed at"))
@@ -192,7 +195,7 @@ class ModelChange(models.Model):
         LIFECYCLE = "lifecycle", _("lifecycle stage")
 
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+",
-                               db_constraint=False)
+                               db_constraint=False, db_index=False)
     brand = models.ForeignKey(Brand, verbose_name=_("brand"), on_delete=models.CASCADE, related_name="+",
                               db_constraint=False)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)

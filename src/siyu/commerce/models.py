@@ -92,15 +92,15 @@ class Order(models.Model):
     """
 
     channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.PROTECT,
-                                related_name="orders")
+                                related_name="orders", db_index=False)
     external_id = models.CharField(_("external order id"), max_length=64)
     member = models.ForeignKey(Member, verbose_name=_("member"), null=True, blank=True,
-                               on_delete=models.PROTECT, related_name="orders")
+                               on_delete=models.PROTECT, related_name="orders", db_index=False)
     buyer_kind = models.CharField(_("buyer identity kind"), max_length=10, blank=True,
                                   choices=IdentityKind.choices)
     buyer_value = models.CharField(_("buyer identity"), max_length=191, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=OrderStatus.choices,
-                              default=OrderStatus.PAID, db_index=True)
+                              default=OrderStatus.PAID)
     is_counted = models.BooleanField(_("counts as a sale"), default=True)
     total_amount = models.DecimalField(_("order amount"), **MONEY, default=0)
     paid_amount = models.DecimalField(_("paid amount"), **MONEY)
@@ -141,7 +141,7 @@ class Order(models.Model):
 
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE,
-                              related_name="lines")
+                              related_name="lines", db_index=False)
     line_no = models.PositiveIntegerField(_("line"))
     product = models.ForeignKey(Product, verbose_name=_("product"), null=True, blank=True,
                                 on_delete=models.PROTECT, related_name="order_lines")
@@ -166,7 +166,7 @@ class Refund(models.Model):
     """A full or partial refund of an order; ``(order, external_id)`` is its natural key."""
 
     order = models.ForeignKey(Order, verbose_name=_("order"), on_delete=models.CASCADE,
-                              related_name="refunds")
+                              related_name="refunds", db_index=False)
     external_id = models.CharField(_("external refund id"), max_length=64)
     amount = models.DecimalField(_("amount"), **MONEY)
     refunded_at = models.DateTimeField(_("refunded at"))
@@ -206,7 +206,7 @@ class MemberStats(models.Model):
 
 class MemberChannelStats(models.Model):
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
-                               related_name="channel_stats")
+                               related_name="channel_stats", db_index=False)
     channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.CASCADE,
                                 related_name="+")
     order_count = models.PositiveIntegerField(_("orders"), default=0)

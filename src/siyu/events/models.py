@@ -31,7 +31,7 @@ class EventKind(models.TextChoices):
 
 class Event(models.Model):
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT,
-                               related_name="events")
+                               related_name="events", db_index=False)
     kind = models.CharField(_("kind"), max_length=20, choices=EventKind.choices)
     occurred_at = models.DateTimeField(_("occurred at"), db_index=True)
     store = models.ForeignKey(Store, verbose_name=_("store"), null=True, blank=True,

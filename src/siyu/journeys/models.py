@@ -47,7 +47,7 @@ class JourneyVersion(models.Model):
     """One immutable edition of a journey's graph; members in flight finish on theirs."""
 
     journey = models.ForeignKey(Journey, verbose_name=_("journey"), on_delete=models.CASCADE,
-                                related_name="versions")
+                                related_name="versions", db_index=False)
     number = models.PositiveIntegerField(_("version"))
     definition = models.JSONField(_("definition"))
     trigger_kind = models.CharField(_("trigger"), max_length=20, db_index=True)
@@ -173,7 +173,8 @@ class TriggerCursor(models.Model):
     never enrol from the same facts at once.
     """
 
-    journey = models.ForeignKey(Journey, verbose_name=_("journey"), on_delete=models.CASCADE, related_name="cursors")
+    journey = models.ForeignKey(Journey, verbose_name=_("journey"), on_delete=models.CASCADE, related_name="cursors",
+                                db_index=False)
     source = models.CharField(_("source"), max_length=40)
     position = models.BigIntegerField(_("last id read"), default=0)
     position_at = models.DateTimeField(_("last time read"), null=True, blank=True)
@@ -199,9 +200,10 @@ class GuideTask(models.Model):
     area takes over its inbox."""
 
     guide = models.ForeignKey(Staff, verbose_name=_("guide"), null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="journey_tasks")
+                              related_name="journey_tasks", db_index=False)
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
-    enrolment = models.ForeignKey(Enrolment, verbose_name=_("enrolment"), on_delete=models.CASCADE, related_name="+")
+    enrolment = models.ForeignKey(Enrolment, verbose_name=_("enrolment"), on_delete=models.CASCADE, related_name="+",
+                                  db_index=False)
     step = models.CharField(_("step"), max_length=32)
     title = models.CharField(_("title"), max_length=200)
     due_at = models.DateTimeField(_("due"), null=True, blank=True)

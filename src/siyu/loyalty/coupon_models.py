@@ -155,7 +155,7 @@ class CouponCategory(models.Model):
     """A product category a template can be used on (besides its products)."""
 
     template = models.ForeignKey(CouponTemplate, verbose_name=_("coupon template"), on_delete=models.CASCADE,
-                                 related_name="categories")
+                                 related_name="categories", db_index=False)
     category = models.CharField(_("category"), max_length=100)
 
     class Meta:
@@ -218,8 +218,9 @@ class Coupon(models.Model):
     """
 
     template = models.ForeignKey(CouponTemplate, verbose_name=_("coupon template"), on_delete=models.PROTECT,
-                                 related_name="coupons")
-    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="coupons")
+                                 related_name="coupons", db_index=False)
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT, related_name="coupons",
+                               db_index=False)
     issue = models.ForeignKey(CouponIssue, verbose_name=_("issue run"), on_delete=models.PROTECT,
                               related_name="coupons")
     code = models.CharField(_("coupon code"), max_length=32, unique=True)
@@ -266,7 +267,7 @@ class Reward(models.Model):
     one member may redeem and when it is on offer."""
 
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.PROTECT,
-                                related_name="rewards")
+                                related_name="rewards", db_index=False)
     code = models.SlugField(_("code"), max_length=50)
     name = models.CharField(_("name"), max_length=100)
     description = models.TextField(_("description"), blank=True)
@@ -322,9 +323,9 @@ class RewardRedemption(models.Model):
     redemption as source) and, for a coupon reward, the coupon issued."""
 
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.PROTECT,
-                                related_name="+")
+                                related_name="+", db_index=False)
     reward = models.ForeignKey(Reward, verbose_name=_("reward"), on_delete=models.PROTECT,
-                               related_name="redemptions")
+                               related_name="redemptions", db_index=False)
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT,
                                related_name="reward_redemptions")
     quantity = models.PositiveIntegerField(_("quantity"), default=1)

@@ -155,7 +155,7 @@ class Tier(models.Model):
     """
 
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.PROTECT,
-                                related_name="tiers")
+                                related_name="tiers", db_index=False)
     code = models.SlugField(_("code"), max_length=50)
     name = models.CharField(_("name"), max_length=100)
     rank = models.PositiveSmallIntegerField(_("rank"), help_text=_("Higher is better; 0 is the entry tier"))
@@ -188,7 +188,7 @@ class PaidMembershipPlan(models.Model):
     """Paid membership (付费会员): bought for a period, renewable, with its own benefits."""
 
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.PROTECT,
-                                related_name="paid_plans")
+                                related_name="paid_plans", db_index=False)
     code = models.SlugField(_("code"), max_length=50)
     name = models.CharField(_("name"), max_length=100)
     price = models.DecimalField(_("price"), **MONEY)
@@ -301,7 +301,7 @@ class EventEarnRule(models.Model):
     """
 
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.CASCADE,
-                                related_name="event_rules")
+                                related_name="event_rules", db_index=False)
     code = models.SlugField(_("code"), max_length=50)
     name = models.CharField(_("name"), max_length=100)
     event_kind = models.CharField(_("event kind"), max_length=20, choices=EventKind.choices)
@@ -332,7 +332,7 @@ class PointsAccount(models.Model):
     """A member's points in one program: the cached balance and the debt (欠分) of the ledger."""
 
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.PROTECT,
-                                related_name="accounts")
+                                related_name="accounts", db_index=False)
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT,
                                related_name="points_accounts")
     balance = models.BigIntegerField(_("points balance"), default=0)
@@ -463,7 +463,7 @@ class PointsAllocation(models.Model):
     """How many points a debit (spend, expiry, reversal, settlement) took from one lot."""
 
     entry = models.ForeignKey(PointsEntry, verbose_name=_("debit entry"), on_delete=models.PROTECT,
-                              related_name="allocations")
+                              related_name="allocations", db_index=False)
     lot = models.ForeignKey(PointsLot, verbose_name=_("lot"), on_delete=models.PROTECT, related_name="allocations")
     amount = models.BigIntegerField(_("points"))
 
@@ -483,7 +483,7 @@ class MemberTier(models.Model):
     """The tier a member holds in a program now; no row means the entry tier."""
 
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.PROTECT,
-                                related_name="+")
+                                related_name="+", db_index=False)
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT,
                                related_name="loyalty_tiers")
     tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, related_name="+")
@@ -518,7 +518,7 @@ class TierChange(models.Model):
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.PROTECT,
                                 related_name="+")
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT,
-                               related_name="tier_changes")
+                               related_name="tier_changes", db_index=False)
     from_tier = models.ForeignKey(Tier, verbose_name=_("from tier"), null=True, blank=True,
                                   on_delete=models.PROTECT, related_name="+")
     to_tier = models.ForeignKey(Tier, verbose_name=_("to tier"), null=True, blank=True,
@@ -546,9 +546,9 @@ class PaidMembership(models.Model):
     """One bought period of a paid membership; a renewal is the next period, starting when this ends."""
 
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.PROTECT,
-                                related_name="+")
+                                related_name="+", db_index=False)
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT,
-                               related_name="paid_memberships")
+                               related_name="paid_memberships", db_index=False)
     plan = models.ForeignKey(PaidMembershipPlan, verbose_name=_("plan"), on_delete=models.PROTECT, related_name="+")
     starts_at = models.DateTimeField(_("starts at"))
     ends_at = models.DateTimeField(_("ends at"))

@@ -155,9 +155,9 @@ class WeComContact(models.Model):
     """A member as the WeCom contact (好友) of one staff member."""
 
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
-                               related_name="wecom_contacts")
+                               related_name="wecom_contacts", db_index=False)
     staff = models.ForeignKey(Staff, verbose_name=_("staff"), on_delete=models.CASCADE,
-                              related_name="wecom_contacts")
+                              related_name="wecom_contacts", db_index=False)
     added_at = models.DateTimeField(_("added at"), db_index=True)
     add_way = models.CharField(_("added by"), max_length=10, choices=AddWay.choices,
                                default=AddWay.OTHER)
@@ -190,7 +190,7 @@ class MergeCandidate(models.Model):
     """Two members that share evidence of being one person; never merged silently."""
 
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
-                               related_name="+")
+                               related_name="+", db_index=False)
     other = models.ForeignKey(Member, verbose_name=_("other member"), on_delete=models.CASCADE,
                               related_name="+")
     reason = models.CharField(_("evidence"), max_length=300)

@@ -136,7 +136,8 @@ class OutboxMessage(models.Model):
 class Unsubscribe(models.Model):
     """A member opted out of one channel (退订); only service messages still go out there."""
 
-    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+",
+                               db_index=False)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     at = models.DateTimeField(_("unsubscribed at"))
     source = models.CharField(_("source"), max_length=100, blank=True,

@@ -44,7 +44,8 @@ class Segment(models.Model):
 class SegmentMember(models.Model):
     """A member of a static segment."""
 
-    segment = models.ForeignKey(Segment, verbose_name=_("segment"), on_delete=models.CASCADE, related_name="listed")
+    segment = models.ForeignKey(Segment, verbose_name=_("segment"), on_delete=models.CASCADE, related_name="listed",
+                                db_index=False)
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
 
     class Meta:
@@ -66,7 +67,7 @@ class SegmentMembership(models.Model):
     """History of a dynamic segment: a member entered at ``entered_at`` and left at ``left_at``."""
 
     segment = models.ForeignKey(Segment, verbose_name=_("segment"), on_delete=models.CASCADE,
-                                related_name="memberships")
+                                related_name="memberships", db_index=False)
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
     entered_at = models.DateTimeField(_("entered at"))
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)
@@ -104,7 +105,7 @@ class Snapshot(models.Model):
 
 class SnapshotMember(models.Model):
     snapshot = models.ForeignKey(Snapshot, verbose_name=_("snapshot"), on_delete=models.CASCADE,
-                                 related_name="members")
+                                 related_name="members", db_index=False)
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="+")
 
     class Meta:

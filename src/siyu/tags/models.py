@@ -60,7 +60,8 @@ class TagGroup(models.Model):
 class Tag(models.Model):
     """A tag. With a ``rule`` (a segment rule tree) it is a rule tag: Siyu applies and removes it."""
 
-    group = models.ForeignKey(TagGroup, verbose_name=_("tag group"), on_delete=models.PROTECT, related_name="tags")
+    group = models.ForeignKey(TagGroup, verbose_name=_("tag group"), on_delete=models.PROTECT, related_name="tags",
+                              db_index=False)
     code = models.SlugField(_("code"), max_length=64, unique=True)
     name = models.CharField(_("name"), max_length=100)
     rule = models.JSONField(_("rule"), null=True, blank=True,
@@ -82,8 +83,10 @@ class Tag(models.Model):
 class MemberTag(models.Model):
     """A tag a member holds now: who or what applied it, when, until when."""
 
-    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="tags")
-    tag = models.ForeignKey(Tag, verbose_name=_("tag"), on_delete=models.CASCADE, related_name="holders")
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="tags",
+                               db_index=False)
+    tag = models.ForeignKey(Tag, verbose_name=_("tag"), on_delete=models.CASCADE, related_name="holders",
+                            db_index=False)
     source = models.CharField(_("source"), max_length=10, choices=TagSource.choices)
     applied_by = models.ForeignKey(Staff, verbose_name=_("applied by"), null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
@@ -118,7 +121,7 @@ class MemberTagChange(models.Model):
     """History: every time a member gained or lost a tag, and why."""
 
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
-                               related_name="tag_changes")
+                               related_name="tag_changes", db_index=False)
     tag = models.ForeignKey(Tag, verbose_name=_("tag"), on_delete=models.CASCADE, related_name="changes")
     action = models.CharField(_("action"), max_length=10, choices=TagAction.choices)
     source = models.CharField(_("source"), max_length=10, choices=TagSource.choices)
