@@ -181,12 +181,26 @@ def counts() -> dict:
 
 # -- floor -----------------------------------------------------------------------------------
 def flush_orders() -> None:
+    """Empty the order tables and everything ingestion derives from orders (stats, sales rollups,
+    lifecycle stages and their history and tags), so that a second pass starts where the first did."""
     from django.core.management.color import no_style
     from django.db import connection
 
-    from siyu.commerce.models import MemberChannelStats, MemberStats, Order, OrderLine, Refund
+    from siyu.analytics.models import MemberLifecycle, MemberRfm, ModelChange
+    from siyu.commerce.models import (
+        DailySales,
+        MemberChannelStats,
+        MemberMonth,
+        MemberStats,
+        Order,
+        OrderLine,
+        Refund,
+    )
+    from siyu.tags.models import MemberTag, MemberTagChange
 
-    tables = [m._meta.db_table for m in (OrderLine, Refund, MemberChannelStats, MemberStats, Order)]
+    tables = [m._meta.db_table for m in (OrderLine, Refund, MemberChannelStats, MemberStats, Order, DailySales,
+                                         MemberMonth, MemberLifecycle, MemberRfm, ModelChange, MemberTag,
+                                         MemberTagChange)]
     connection.ops.execute_sql_flush(connection.ops.sql_flush(no_style(), tables, allow_cascade=True))
 
 

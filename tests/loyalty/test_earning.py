@@ -11,7 +11,7 @@ from siyu.commerce.models import Order, Refund
 from siyu.commerce.services import record_orders
 from siyu.events.models import Event, EventKind
 from siyu.events.services import record_events
-from siyu.loyalty.earning import earn_for_events, earn_for_orders, reverse_for_refunds
+from siyu.loyalty.earning import NewOrder, earn_for_events, earn_for_orders, reverse_for_refunds
 from siyu.loyalty.ledger import spend_points, verify_ledger
 from siyu.loyalty.models import (
     Benefit,
@@ -66,18 +66,19 @@ def test_new_orders_earn_without_looking_the_ledger_up_and_earn_once(shop, progr
 
     def order(external_id):
         return Order.objects.create(channel=shop, store=shop.store, external_id=external_id, member=member,
-                                    paid_amount=10, ordered_at=NOW).pk
+                                    paid_amount=10, ordered_at=NOW)
 
-    earn_for_orders(new_order_ids=[order("N0")])  # the account exists from here on
+    earn_for_orders(new_orders=[NewOrder.of(order("N0"))])  # the account exists from here on
     first, fresh, old_and_new = order("N1"), order("N2"), order("N3")
     with CaptureQueriesContext(connection) as as_known:
-        earn_for_orders(order_ids=[first])
+        earn_for_orders(order_ids=[first.pk])
     with CaptureQueriesContext(connection) as as_new:
-        earn_for_orders(new_order_ids=[fresh])
-    earn_for_orders(order_ids=[old_and_new], new_order_ids=[old_and_new])  # in both lists: looked up
-    earn_for_orders(order_ids=[first, fresh, old_and_new])  # resent: nothing more
+        earn_for_orders(new_orders=[NewOrder.of(fresh)])
+    earn_for_orders(order_ids=[old_and_new.pk], new_orders=[NewOrder.of(old_and_new)])  # in both: looked up
+    earn_for_orders(order_ids=[first.pk, fresh.pk, old_and_new.pk])  # resent: nothing more
 
-    assert len(as_new.captured_queries) == len(as_known.captured_queries) - 1  # the ledger lookup
+    # The ledger lookup is spared; the order is not read back, its store's brand is read instead.
+    assert len(as_new.captured_queries) == len(as_known.captured_queries) - 1
     assert balance(member, program) == (40, 0)
     assert PointsEntry.objects.count() == 4
     assert verify_ledger(program=program) == (1, [])

@@ -29,7 +29,7 @@ from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.money import ZERO
 from siyu.core.rows import RowError, RowReader, unknown_reference
 from siyu.loyalty.coupons import release_coupons_for_orders
-from siyu.loyalty.earning import earn_for_orders
+from siyu.loyalty.earning import NewOrder, earn_for_orders
 from siyu.members.identities import Ident, parse_ref, row_identities
 from siyu.members.models import Member
 from siyu.members.resolution import lookup_identities
@@ -266,7 +266,10 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
         if earlier in result.row_ids:
             result.accept(row, result.row_ids[earlier])
     # Points (积分) for the batch's orders, less their refunds; what is already done is skipped.
-    earn_for_orders(order_ids=[o.pk for o, _ in updated], new_order_ids=order_ids)
+    earn_for_orders(order_ids=[o.pk for o, _ in updated], new_orders=[
+        NewOrder(order_id, p.member_id, p.values["paid_amount"], p.values["is_counted"], p.values["ordered_at"],
+                 p.values["paid_at"], refunded, p.values["store_id"])
+        for order_id, p, refunded in zip(order_ids, new_rows, _refunded(new_rows), strict=True)])
 
 
 ORDER_COLUMNS = ["channel_id", "external_id", "member_id", *ORDER_FIELDS,
@@ -275,13 +278,16 @@ LINE_COLUMNS = ["order_id", "line_no", "product_id", "sku", "name", "quantity", 
 REFUND_COLUMNS = ["order_id", "external_id", "amount", "refunded_at", "reason"]
 
 
+def _refunded(rows: list[_OrderRow]) -> list[Decimal]:
+    return [sum((r["amount"] for r in p.refunds), ZERO) for p in rows]
+
+
 def _insert_orders(rows: list[_OrderRow]) -> list[int]:
     """Insert new orders as plain tuples (the ingestion hot path); returns their ids in order."""
     now = timezone.now()
     tuples = [
-        (p.values["channel_id"], p.external_id, p.member_id, *(p.values[f] for f in ORDER_FIELDS),
-         sum((r["amount"] for r in p.refunds), ZERO), now, now)
-        for p in rows
+        (p.values["channel_id"], p.external_id, p.member_id, *(p.values[f] for f in ORDER_FIELDS), refunded, now, now)
+        for p, refunded in zip(rows, _refunded(rows), strict=True)
     ]
     if connection.features.can_return_rows_from_bulk_insert:
         return insert_rows(Order, ORDER_COLUMNS, tuples, returning=True)
