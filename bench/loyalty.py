@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import cProfile
 import datetime as dt
+import gc
 import io
 import json
 import os
@@ -420,6 +421,7 @@ def main(argv=None) -> dict:
         now = timezone.now().replace(microsecond=0)
         members, orders = make_data(args, now)
         ingest.setup_reference(args)
+        gc.freeze()  # the generated rows stay to the end: no collector pass needs to scan them again
         started = time.perf_counter()
         for i in range(0, len(members), args.batch):
             assert not upsert_members(rows=members[i:i + args.batch], source="bench").rejected

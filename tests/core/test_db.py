@@ -1,5 +1,8 @@
 """Database helpers: planner statistics kept up with bulk loads."""
 
+import datetime as dt
+import zoneinfo
+
 import pytest
 from django.db import connection
 
@@ -42,3 +45,18 @@ def test_small_writes_leave_the_statistics_to_autovacuum(django_capture_on_commi
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         db.note_bulk_write(Member, db.ANALYZE_MIN_ROWS - 1)
     assert callbacks == []
+
+
+def test_times_come_back_as_the_instants_written_in_utc():
+    """PostgreSQL reads ``timestamptz`` with its own fast loader (``use_fast_timestamp_loader``):
+    the values must be those Django's loader gives, on every database."""
+    shanghai = zoneinfo.ZoneInfo("Asia/Shanghai")
+    written = [dt.datetime(2025, 3, 1, 10, 0, 0, 500000, tzinfo=shanghai),
+               dt.datetime(2025, 3, 1, 2, 0, tzinfo=dt.UTC), dt.datetime(99, 1, 2, 3, 4, 5, 6, tzinfo=dt.UTC),
+               dt.datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)]
+    ids = [make_member(code=f"T{n}", joined_at=moment).pk for n, moment in enumerate(written)]
+
+    read = [Member.objects.values_list("joined_at", flat=True).get(pk=pk) for pk in ids]
+
+    assert read == written
+    assert all(moment.tzinfo is dt.UTC for moment in read)  # one shared zone object: cheap comparisons

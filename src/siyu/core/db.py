@@ -301,3 +301,32 @@ def room_for_updates(*tables: str, fillfactor: int = 50):
 
     return migrations.RunPython(lambda apps, editor: alter(editor, f"SET (fillfactor = {int(fillfactor)})"),
                                 lambda apps, editor: alter(editor, "RESET (fillfactor)"), elidable=False)
+
+
+def use_fast_timestamp_loader(sender, connection, **kwargs) -> None:
+    """``connection_created``: on PostgreSQL with the session in UTC (Django's setting with
+    ``USE_TZ`` and no per-database ``TIME_ZONE``), read ``timestamptz`` values with
+    ``datetime.fromisoformat``, falling back to Django's loader for what it cannot read (BC
+    dates, infinity).
+
+    Both give the same aware datetime in ``datetime.timezone.utc``; Django's loader (a subclass
+    of psycopg's pure-Python one) costs about 3 µs a value against 0.5 µs, and ingestion reads
+    thousands a batch (locked accounts, tier rows, lots). The ``timezone`` attribute is what
+    Django compares before it would register its own loader again on a cursor.
+    """
+    import datetime as dt
+
+    if connection.vendor != "postgresql" or connection.timezone is not dt.UTC:
+        return
+    from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+
+    class UtcTimestamptzLoader(BaseTzLoader):
+        timezone = dt.UTC
+
+        def load(self, data):
+            try:
+                return dt.datetime.fromisoformat(bytes(data).decode())  # '2025-03-01 02:00:00.5+00'
+            except ValueError:
+                return super().load(data)
+
+    connection.connection.adapters.register_loader("timestamptz", UtcTimestamptzLoader)

@@ -270,12 +270,11 @@ def _multipliers(programs: set[int], members: set[int], moments: list[dt.datetim
             periods[(p, m)].append((start, end, plan))
 
     def multiplier(program_id: int, member_id: int, at: dt.datetime) -> Decimal:
-        options = []
-        tier = held.get((program_id, member_id), entry.get(program_id))
-        if tier in tier_factor:
-            options.append(tier_factor[tier])
-        options.extend(plan_factor[plan] for start, end, plan in periods[(program_id, member_id)] if start <= at < end)
-        return max(options) if options else ONE
+        best = tier_factor.get(held.get((program_id, member_id), entry.get(program_id)))
+        for start, end, plan in periods.get((program_id, member_id), ()):
+            if start <= at < end and (best is None or plan_factor[plan] > best):
+                best = plan_factor[plan]
+        return ONE if best is None else best
 
     return multiplier
 
