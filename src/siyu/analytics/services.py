@@ -35,7 +35,7 @@ from siyu.analytics import model_tags, scoring
 from siyu.analytics import sql as q
 from siyu.analytics.models import MemberLifecycle, MemberRfm, ModelChange, RfmMethod, RfmSettings
 from siyu.commerce.models import Order
-from siyu.core.db import chunked
+from siyu.core.db import among, chunked
 from siyu.core.errors import ValidationError
 from siyu.org.models import Brand, Store
 from siyu.tags.services import TagResult
@@ -261,7 +261,7 @@ def _lifecycle_moves(settings: RfmSettings, stores: list[int], member_ids: list[
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT s.member_id, s.stage FROM ({select}) s", params)  # noqa: S608
             stages = {member: names[code] for member, code in cursor.fetchall()}
-        rows = dict(MemberLifecycle.objects.filter(brand_id=settings.brand_id, member_id__in=chunk)
+        rows = dict(MemberLifecycle.objects.filter(among("member_id", chunk), brand_id=settings.brand_id)
                     .values_list("member_id", "stage"))
         staged += len(stages)
         moves.extend(m for m in chunk if stages.get(m) != rows.get(m))
