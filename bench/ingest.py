@@ -203,6 +203,12 @@ def flush_orders() -> None:
                                          MemberMonth, MemberLifecycle, MemberRfm, ModelChange, MemberTag,
                                          MemberTagChange)]
     connection.ops.execute_sql_flush(connection.ops.sql_flush(no_style(), tables, allow_cascade=True))
+    # The service's planner-statistics bookkeeping (core.db.note_bulk_write) starts over too, as on a
+    # fresh database: otherwise it would wait for the first pass's table sizes before analysing again.
+    from siyu.core import db
+
+    db._written.clear()
+    db._threshold.clear()
 
 
 def floor_rows(args, orders, member_of: dict, channel_of: dict, store_of: dict, product_of: dict):
