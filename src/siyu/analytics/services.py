@@ -175,7 +175,7 @@ def _recompute(kinds: tuple[str, ...], *, brand_ids, member_ids, now, progress: 
         with transaction.atomic():
             q.lock_brand(brand_id, exclusive=member_ids is None)
             if write:
-                q.tune_for_aggregates()
+                q.tune_for_aggregates(few_members=member_ids is not None)
                 counts = _recompute_brand(kinds, brand_settings, stores[brand_id], member_ids, now)
                 totals = {k: (totals[k][0] + counts[k][0], totals[k][1] + counts[k][1]) for k in kinds}
             for kind in kinds:
