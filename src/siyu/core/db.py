@@ -303,6 +303,17 @@ def room_for_updates(*tables: str, fillfactor: int = 50):
                                 lambda apps, editor: alter(editor, "RESET (fillfactor)"), elidable=False)
 
 
+def prefer_index_probes() -> None:
+    """For the rest of the transaction on PostgreSQL: random page reads costed for solid-state
+    storage with the data cached (``random_page_cost`` 1.1, against the default 4 meant for
+    spinning disks), for statements that read the rows of a few thousand keys. With the default the
+    planner read every order of a brand's stores rather than probe ``(member, ordered_at)`` for a
+    batch's thousand buyers (23 ms against 8 ms at 100,000 orders, the gap growing with the table)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL random_page_cost = 1.1")
+
+
 def use_fast_timestamp_loader(sender, connection, **kwargs) -> None:
     """``connection_created``: on PostgreSQL with the session in UTC (Django's setting with
     ``USE_TZ`` and no per-database ``TIME_ZONE``), read ``timestamptz`` values with

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 
+from siyu.core.db import prefer_index_probes
 from siyu.core.models import IngestRejection
 from siyu.core.rows import RowError
 
@@ -134,16 +135,6 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _tune_for_batch() -> None:
-    """PostgreSQL, for the batch's transaction: every statement of a batch reads the rows of its
-    orders, members and accounts through an index, and random page reads are costed for
-    solid-state storage with the data cached (1.1 against the default 4, meant for spinning
-    disks), so that the planner probes those indexes rather than reading whole tables."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL random_page_cost = 1.1")
-
-
 def _run(rows, numbers, parse, apply, source: str, result: IngestResult) -> None:
     parsed = []
     for number, raw in zip(numbers, rows, strict=True):
@@ -152,7 +143,7 @@ def _run(rows, numbers, parse, apply, source: str, result: IngestResult) -> None
         except RowError as error:
             result.reject(number, error, raw)
     with transaction.atomic():
-        _tune_for_batch()
+        prefer_index_probes()  # every statement of a batch reads the rows it touches by their keys
         if parsed:
             apply(parsed, result)
         if result.members:
