@@ -107,6 +107,9 @@ def _database() -> dict:
 
 DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# MySQL has no partial indexes: it indexes every row of the few that have a condition
+# (``commerce.Order``'s guide and waiting-buyer indexes), which answers the same queries.
+SILENCED_SYSTEM_CHECKS = ["models.W037"]
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 #: When ``siyu worker`` starts the nightly recomputes, business time (HH:MM), or "off" (cron runs

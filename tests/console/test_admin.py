@@ -75,6 +75,11 @@ def test_orders_are_found_by_external_id_and_by_marketplace_buyer_nick(boss, sho
     assert [o.external_id for o in by_nick] == ["TB-777"]
     assert [o.external_id for o in by_id] == ["TB-777"]
 
+    # The nick becomes a member's: the order binds, and the nick still finds it.
+    joined = upsert_members(rows=[{"member_code": "NICK-1", "identities": ["nick:小明的店"]}], source="test")
+    assert Order.objects.get(external_id="TB-777").member_id == joined.ids[0]
+    assert [o.external_id for o in listed(boss.get(ORDERS, {"q": "小明的店"}))] == ["TB-777"]
+
 
 def test_the_joined_date_filter_counts_whole_business_days(boss, shop):
     everyone = {m.code for m in shop.sh_members + shop.bj_members}

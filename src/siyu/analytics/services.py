@@ -35,7 +35,7 @@ from siyu.analytics import model_tags, scoring
 from siyu.analytics import sql as q
 from siyu.analytics.models import MemberLifecycle, MemberRfm, ModelChange, RfmMethod, RfmSettings
 from siyu.commerce.models import Order
-from siyu.core.db import among, chunked
+from siyu.core.db import among, chunked, note_bulk_write
 from siyu.core.errors import ValidationError
 from siyu.org.models import Brand, Store
 from siyu.tags.services import TagResult
@@ -235,13 +235,13 @@ def _recompute_brand(kinds: tuple[str, ...], settings: RfmSettings, stores: list
             rows = q.count_scratch(SCRATCH, scoring.count_sql("rfm", chunk))
             changes = _record_and_prune(MemberRfm, "rfm_class", ModelChange.Kind.RFM, scoring.rfm_class_sql("t"),
                                         scoring.RFM_STAGED, brand_id, chunk, now)
-            _upsert(scoring.rfm_upsert_select(SCRATCH, brand_id, chunk), now)
+            _upsert(MemberRfm, scoring.rfm_upsert_select(SCRATCH, brand_id, chunk), now)
             counts["rfm"] = (counts["rfm"][0] + rows, counts["rfm"][1] + changes)
         if lifecycle:
             rows = q.count_scratch(SCRATCH, scoring.count_sql("lifecycle", chunk))
             changes = _record_and_prune(MemberLifecycle, "stage", ModelChange.Kind.LIFECYCLE,
                                         scoring.stage_name_sql("t"), "1 = 1", brand_id, chunk, now)
-            _upsert(scoring.lifecycle_upsert_select(SCRATCH, settings, chunk), now)
+            _upsert(MemberLifecycle, scoring.lifecycle_upsert_select(SCRATCH, settings, chunk), now)
             counts["lifecycle"] = (counts["lifecycle"][0] + rows, counts["lifecycle"][1] + changes)
     q.drop_scratch(SCRATCH)
     if staged is not None:
@@ -304,14 +304,19 @@ def _record_and_prune(model, column: str, kind: str, new_value: str, staged: str
         cursor.execute(f"{insert}SELECT r.member_id, {brand_id}, %s, r.{column}, '', %s FROM {table} r "  # noqa: S608
                        f"WHERE {in_scope('r')}", [kind, at])
         changes += cursor.rowcount
+        note_bulk_write(ModelChange, changes)
         # MySQL cannot alias the table a DELETE removes from: name it in full.
         cursor.execute(f"DELETE FROM {table} WHERE {in_scope(table)}")  # noqa: S608
     return changes
 
 
-def _upsert(select_sql: str, now: dt.datetime) -> None:
+def _upsert(model, select_sql: str, now: dt.datetime) -> None:
     with connection.cursor() as cursor:
         cursor.execute(select_sql, [q.moment(now)])
+        written = cursor.rowcount
+    # Batch after batch adds rows: the planner must see them, or it reads a brand's every row to
+    # find a batch's members (a never-analysed table looks a few pages long).
+    note_bulk_write(model, written)
 
 
 __all__ = ["ModelsResult", "recompute_lifecycle", "recompute_models", "recompute_rfm", "sync_model_tags"]

@@ -30,7 +30,7 @@ from siyu.console.base import (
     ScopedMixin,
     exact_search,
 )
-from siyu.members.models import IdentityKind, Member
+from siyu.members.models import Identity, IdentityKind, Member
 
 
 @admin.register(Channel)
@@ -99,15 +99,17 @@ class OrderAdmin(ScopedMixin, LargeFactAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        # Each branch is an indexed equality: (channel, external_id) is unique, the buyer
-        # identity has a composite index and so has (member, ordered_at). Channel and member
-        # ids are looked up first so that no branch is a join the planner cannot OR together.
+        # Each branch is an indexed equality: (channel, external_id) is unique, a buyer waiting
+        # for their member has a partial index and (member, ordered_at) leads another. A buyer
+        # nick that became a member's identity finds the member's orders. Channel and member ids
+        # are looked up first so that no branch is a join the planner cannot OR together.
         channel_ids = list(Channel.objects.values_list("pk", flat=True))
-        member_ids = list(Member.objects.filter(code=term).values_list("pk", flat=True)[:1])
+        member_ids = {*Member.objects.filter(code=term).values_list("pk", flat=True)[:1],
+                      *Identity.objects.filter(kind=IdentityKind.NICK, value=term).values_list("member_id", flat=True)}
         return queryset.filter(
             Q(channel_id__in=channel_ids, external_id=term)
-            | Q(buyer_kind=IdentityKind.NICK, buyer_value=term)
-            | Q(member_id__in=member_ids)
+            | Q(buyer_kind=IdentityKind.NICK, buyer_value=term, member__isnull=True)
+            | Q(member_id__in=sorted(member_ids))
         ), False
 
 
