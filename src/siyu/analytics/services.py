@@ -174,12 +174,18 @@ def _recompute(kinds: tuple[str, ...], *, brand_ids, member_ids, now, progress: 
         brand_settings = _checked(settings.get(brand_id) or RfmSettings(brand_id=brand_id)) if write else None
         with transaction.atomic():
             q.lock_brand(brand_id, exclusive=member_ids is None)
+            moved = None
             if write:
                 q.tune_for_aggregates(few_members=member_ids is not None)
-                counts = _recompute_brand(kinds, brand_settings, stores[brand_id], member_ids, now)
+                counts, moved = _recompute_brand(kinds, brand_settings, stores[brand_id], member_ids, now)
                 totals = {k: (totals[k][0] + counts[k][0], totals[k][1] + counts[k][1]) for k in kinds}
             for kind in kinds:
-                tag_results.append(model_tags.sync_brand(kind, brand_id, groups[(brand_id, kind)], member_ids, now,
+                group = groups[(brand_id, kind)]
+                if moved is not None:  # the lifecycle rows just written, one by one; no RFM row was
+                    tag_results.append(model_tags.sync_brand(kind, brand_id, group, moved, now)
+                                       if moved and kind == "lifecycle" else TagResult())
+                    continue
+                tag_results.append(model_tags.sync_brand(kind, brand_id, group, member_ids, now,
                                                          after_recompute=write))
         for kind in kinds if progress else ():
             progress(kind, done, len(brands))
@@ -203,8 +209,11 @@ def _chunks(member_ids: list[int] | None) -> list[list[int] | None]:
     return [None] if member_ids is None else list(chunked(member_ids, CHUNK))
 
 
-def _recompute_brand(kinds: tuple[str, ...], settings: RfmSettings, stores: list[int],
-                     member_ids: list[int] | None, now: dt.datetime) -> dict[str, tuple[int, int]]:
+def _recompute_brand(kinds: tuple[str, ...], settings: RfmSettings, stores: list[int], member_ids: list[int] | None,
+                     now: dt.datetime) -> tuple[dict[str, tuple[int, int]], list[int] | None]:
+    """``({kind: (rows, changes)}, moved)``: ``moved`` lists the members whose lifecycle rows an
+    ingestion batch's pass just wrote (a stage new, changed or gone), or is None when the pass
+    does not know them one by one."""
     counts = dict.fromkeys(kinds, (0, 0))
     lifecycle = "lifecycle" in kinds
     scores = "rfm" in kinds
@@ -214,7 +223,7 @@ def _recompute_brand(kinds: tuple[str, ...], settings: RfmSettings, stores: list
         # within the whole brand (one aggregate pass) and only their rows are written.
         scores = _rfm_touched(settings, stores, member_ids, now)  # else nothing to write
     if not (scores or lifecycle):
-        return counts
+        return counts, None
     staged = None
     if lifecycle and not scores and member_ids is not None:
         # An ingestion batch: most buyers keep their stage. The writes below run only for the
@@ -222,7 +231,7 @@ def _recompute_brand(kinds: tuple[str, ...], settings: RfmSettings, stores: list
         staged, member_ids = _lifecycle_moves(settings, stores, member_ids, now)
         if not member_ids:
             counts["lifecycle"] = (staged, 0)
-            return counts
+            return counts, []
     # One aggregate pass feeds both models: over the whole brand, or a chunk of members at a time.
     whole_brand = member_ids is None or (scores and quintiles)
     if whole_brand:
@@ -238,7 +247,7 @@ def _recompute_brand(kinds: tuple[str, ...], settings: RfmSettings, stores: list
             _upsert(MemberRfm, scoring.rfm_upsert_select(SCRATCH, brand_id, chunk), now)
             counts["rfm"] = (counts["rfm"][0] + rows, counts["rfm"][1] + changes)
         if lifecycle:
-            rows = q.count_scratch(SCRATCH, scoring.count_sql("lifecycle", chunk))
+            rows = 0 if staged is not None else q.count_scratch(SCRATCH, scoring.count_sql("lifecycle", chunk))
             changes = _record_and_prune(MemberLifecycle, "stage", ModelChange.Kind.LIFECYCLE,
                                         scoring.stage_name_sql("t"), "1 = 1", brand_id, chunk, now)
             _upsert(MemberLifecycle, scoring.lifecycle_upsert_select(SCRATCH, settings, chunk), now)
@@ -246,7 +255,8 @@ def _recompute_brand(kinds: tuple[str, ...], settings: RfmSettings, stores: list
     q.drop_scratch(SCRATCH)
     if staged is not None:
         counts["lifecycle"] = (staged, counts["lifecycle"][1])
-    return counts
+        return counts, member_ids
+    return counts, None
 
 
 def _lifecycle_moves(settings: RfmSettings, stores: list[int], member_ids: list[int],

@@ -57,9 +57,9 @@ def plus_days(value: str, days: int) -> str:
     return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {value}, '+{days} days')"
 
 
-def create_scratch(name: str, select_sql: str, params: list) -> int:
+def create_scratch(name: str, select_sql: str, params: list) -> None:
     """(Re)create the temporary table ``name`` from ``select_sql`` (which has a unique
-    ``member_id`` column, indexed) and return its row count.
+    ``member_id`` column, indexed).
 
     Temporary tables are private to this connection; on PostgreSQL and SQLite one created inside
     a transaction disappears when it rolls back. ``CREATE TABLE … AS`` lets PostgreSQL scan and
@@ -75,7 +75,6 @@ def create_scratch(name: str, select_sql: str, params: list) -> int:
             cursor.execute(f"CREATE UNIQUE INDEX {connection.ops.quote_name(name + '_member')} ON {table} (member_id)")
         if connection.vendor == "postgresql":  # no statistics on temporary tables until asked
             cursor.execute(f"ANALYZE {table}")
-    return count_scratch(name, "1 = 1")
 
 
 def count_scratch(name: str, where: str) -> int:

@@ -58,7 +58,7 @@ class _OrderRow:
 
 def _parse_line(index: int, raw: Any) -> dict[str, Any]:
     prefix = f"lines[{index}]."
-    if not isinstance(raw, Mapping):
+    if raw.__class__ is not dict and not isinstance(raw, Mapping):
         raise RowError(prefix.rstrip("."), "invalid_value", _("expected an object"))
     reader = RowReader(raw)
     try:
@@ -82,7 +82,7 @@ def _parse_line(index: int, raw: Any) -> dict[str, Any]:
 
 def _parse_refund(index: int, raw: Any, default_at) -> dict[str, Any]:
     prefix = f"refunds[{index}]."
-    if not isinstance(raw, Mapping):
+    if raw.__class__ is not dict and not isinstance(raw, Mapping):
         raise RowError(prefix.rstrip("."), "invalid_value", _("expected an object"))
     reader = RowReader(raw)
     try:

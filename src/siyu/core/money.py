@@ -14,7 +14,12 @@ def to_money(value) -> Decimal:
     Raises ``ValueError`` for anything that is not a finite number. Floats are accepted only
     through their shortest repr, so 0.1 stays 0.10.
     """
-    if isinstance(value, Decimal):
+    if value.__class__ is str:  # the common case first: a plain numeric string
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            amount = _loose(value)
+    elif isinstance(value, Decimal):
         amount = value
     elif isinstance(value, bool):
         raise ValueError("not a number")
@@ -24,18 +29,23 @@ def to_money(value) -> Decimal:
         amount = Decimal(repr(value))
     else:
         try:
-            amount = Decimal(value)  # the common case: a plain numeric string
+            amount = Decimal(value)
         except (InvalidOperation, TypeError):
-            text = str(value).strip().replace(",", "").replace("¥", "").replace("￥", "")
-            if text.upper().startswith("CNY"):
-                text = text[3:].strip()
-            try:
-                amount = Decimal(text)
-            except InvalidOperation as exc:
-                raise ValueError("not a number") from exc
+            amount = _loose(value)
     if not amount.is_finite():
         raise ValueError("not a number")
     try:
         return amount.quantize(CENT, rounding=ROUND_HALF_UP)
     except InvalidOperation as exc:  # more digits than Decimal's context holds
         raise ValueError("out of range") from exc
+
+
+def _loose(value) -> Decimal:
+    """An amount as people write it: ``¥1,299.00``, ``CNY 12``."""
+    text = str(value).strip().replace(",", "").replace("¥", "").replace("￥", "")
+    if text.upper().startswith("CNY"):
+        text = text[3:].strip()
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:
+        raise ValueError("not a number") from exc

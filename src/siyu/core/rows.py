@@ -20,6 +20,8 @@ from django.utils.translation import gettext as _
 from siyu.core.money import to_money
 from siyu.core.time import make_aware
 
+_TOO_LARGE = Decimal("1e12")  # amounts are DECIMAL(14, 2)
+
 
 class RowError(Exception):
     """One field of one row is unacceptable."""
@@ -35,7 +37,7 @@ class RowReader:
     """Reads typed values out of one raw row, raising :class:`RowError` on the first problem."""
 
     def __init__(self, raw: Mapping[str, Any]):
-        if not isinstance(raw, Mapping):
+        if raw.__class__ is not dict and not isinstance(raw, Mapping):  # the ABC check is slow; rows are dicts
             raise RowError("", "invalid_row", _("the row is not an object"))
         self.raw = raw
 
@@ -55,9 +57,12 @@ class RowReader:
         value = self.required(field) if required else self.get(field)
         if value is None:
             return ""
-        if isinstance(value, (dict, list)):
+        if value.__class__ is str:
+            text = value.strip()
+        elif isinstance(value, (dict, list)):
             raise RowError(field, "invalid_value", _("expected text"))
-        text = str(value).strip()
+        else:
+            text = str(value).strip()
         if len(text) > max_length:
             raise RowError(
                 field, "too_long",
@@ -70,14 +75,19 @@ class RowReader:
         value = self.required(field) if required else self.get(field)
         if value is None:
             return default
+        number = value if value.__class__ is int else self._whole_number(field, value)
+        if minimum is not None and number < minimum:
+            raise RowError(field, "out_of_range", _("must be at least %(min)d") % {"min": minimum})
+        return number
+
+    @staticmethod
+    def _whole_number(field: str, value: Any) -> int:
         try:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
             number = int(str(value).strip()) if not isinstance(value, float) else int(value)
         except (TypeError, ValueError):
             raise RowError(field, "invalid_number", _("not a whole number: %(v)s") % {"v": value}) from None
-        if minimum is not None and number < minimum:
-            raise RowError(field, "out_of_range", _("must be at least %(min)d") % {"min": minimum})
         return number
 
     def money(self, field: str, *, required: bool = False,
@@ -91,7 +101,7 @@ class RowReader:
             raise RowError(field, "invalid_amount", _("not an amount: %(v)s") % {"v": value}) from None
         if amount < 0:
             raise RowError(field, "negative_amount", _("amount must not be negative: %(v)s") % {"v": value})
-        if amount >= Decimal("1e12"):
+        if amount >= _TOO_LARGE:
             raise RowError(field, "out_of_range", _("amount is too large: %(v)s") % {"v": value})
         return amount
 
