@@ -127,6 +127,12 @@ def sync_brand(kind: str, brand_id: int, group: ModelGroup, member_ids: list[int
     return TagResult(added=result.added + whole.added, removed=result.removed + whole.removed)
 
 
+def assign(kind: str, group: ModelGroup, values: dict[int, str | None], now: dt.datetime) -> TagResult:
+    """Give each member of ``values`` the group's tag of their value (None: no tag of the group)."""
+    return set_model_tags(group=group.group, assignments={m: group.tags[v] if v else None for m, v in values.items()},
+                          actor=f"model:{kind}", now=now)
+
+
 def _counts_agree(model, column: str, brand_id: int, group: ModelGroup) -> bool:
     """Whether the group's tags have as many holders each as the brand has rows of that value."""
     rows = dict(model.objects.filter(brand_id=brand_id).order_by().values_list(column).annotate(n=Count("*")))

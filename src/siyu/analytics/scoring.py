@@ -187,27 +187,47 @@ def stage_name_sql(alias: str) -> str:
     return f"CASE {alias}.stage {whens} END"
 
 
+def _since_sql(settings: RfmSettings) -> str:
+    """When a member whose stage changes entered the new one: over staged values ``t`` and the
+    member's current row ``l`` (NULL columns without one)."""
+    code = STAGE_CODES
+    left_by_buying = ", ".join(f"'{s.value}'" for s in
+                               (LifecycleStage.SILENT, LifecycleStage.CHURNED, LifecycleStage.RECALLED))
+    end_of_new = q.plus_days("t.first_at", settings.new_days + 1)
+    return (f"CASE WHEN t.stage = {code[LifecycleStage.NEW]} THEN t.first_at "
+            f"WHEN t.stage = {code[LifecycleStage.RECALLED]} THEN t.last_at "
+            f"WHEN t.stage = {code[LifecycleStage.SILENT]} THEN {q.plus_days('t.last_at', settings.silent_days + 1)} "
+            f"WHEN t.stage = {code[LifecycleStage.CHURNED]} "
+            f"THEN {q.plus_days('t.last_at', settings.churned_days + 1)} "
+            f"WHEN l.stage IN ({left_by_buying}) AND t.last_at > {end_of_new} THEN t.last_at "
+            f"ELSE {end_of_new} END")
+
+
+def _with_rows(settings: RfmSettings) -> str:
+    brand_id = int(settings.brand_id)
+    return (f"LEFT JOIN {_qn(MemberLifecycle._meta.db_table)} l ON l.member_id = t.member_id "
+            f"AND l.brand_id = {brand_id}")
+
+
 def lifecycle_upsert_select(scratch: str, settings: RfmSettings, chunk: list[int] | None) -> str:
     """Write the stages of members who are new to the brand's lifecycle or changed stage, with
     the moment they entered it; a member whose stage stays keeps the row (and its ``since`` and
     ``computed_at``) untouched. The one parameter is ``computed_at``."""
     brand_id = int(settings.brand_id)
-    code = STAGE_CODES
     new_stage = stage_name_sql("t")
-    left_by_buying = ", ".join(f"'{s.value}'" for s in
-                               (LifecycleStage.SILENT, LifecycleStage.CHURNED, LifecycleStage.RECALLED))
-    end_of_new = q.plus_days("t.first_at", settings.new_days + 1)
-    since = (f"CASE WHEN t.stage = {code[LifecycleStage.NEW]} THEN t.first_at "
-             f"WHEN t.stage = {code[LifecycleStage.RECALLED]} THEN t.last_at "
-             f"WHEN t.stage = {code[LifecycleStage.SILENT]} THEN {q.plus_days('t.last_at', settings.silent_days + 1)} "
-             f"WHEN t.stage = {code[LifecycleStage.CHURNED]} "
-             f"THEN {q.plus_days('t.last_at', settings.churned_days + 1)} "
-             f"WHEN l.stage IN ({left_by_buying}) AND t.last_at > {end_of_new} THEN t.last_at "
-             f"ELSE {end_of_new} END")
-    select = (f"SELECT t.member_id, {brand_id}, {new_stage}, {since}, %s FROM {_qn(scratch)} t "  # noqa: S608
-              f"LEFT JOIN {_qn(MemberLifecycle._meta.db_table)} l ON l.member_id = t.member_id "
-              f"AND l.brand_id = {brand_id} "
+    select = (f"SELECT t.member_id, {brand_id}, {new_stage}, {_since_sql(settings)}, %s FROM {_qn(scratch)} t "  # noqa: S608
+              f"{_with_rows(settings)} "
               f"WHERE {in_chunk('t', chunk)} AND (l.stage IS NULL OR l.stage <> {new_stage}) "
               f"ORDER BY t.member_id")
     return upsert_select_sql(MemberLifecycle._meta.db_table, ["member_id", "brand_id", "stage", "since", "computed_at"],
                              select, conflict=["member_id", "brand_id"])
+
+
+def lifecycle_rows_select(settings: RfmSettings, stores: list[int], chunk: list[int], now: dt.datetime
+                          ) -> tuple[str, list]:
+    """The chunk's staged members, without a scratch table: ``member_id``, the stage's name, the
+    member's row (id and stage, NULL without one) and when the member entered the stage if it
+    differs from the row's (what :func:`lifecycle_upsert_select` would write), by member."""
+    select, params = models_select(settings, stores, chunk, now, scores=False)
+    return (f"SELECT t.member_id, {stage_name_sql('t')}, l.id, l.stage, {_since_sql(settings)} "  # noqa: S608
+            f"FROM ({select}) t {_with_rows(settings)} ORDER BY t.member_id"), params

@@ -35,7 +35,7 @@ from siyu.analytics import model_tags, scoring
 from siyu.analytics import sql as q
 from siyu.analytics.models import MemberLifecycle, MemberRfm, ModelChange, RfmMethod, RfmSettings
 from siyu.commerce.models import Order
-from siyu.core.db import among, chunked, note_bulk_write
+from siyu.core.db import among, chunked, insert_rows, note_bulk_write, update_rows
 from siyu.core.errors import ValidationError
 from siyu.org.models import Brand, Store
 from siyu.tags.services import TagResult
@@ -182,7 +182,7 @@ def _recompute(kinds: tuple[str, ...], *, brand_ids, member_ids, now, progress: 
             for kind in kinds:
                 group = groups[(brand_id, kind)]
                 if moved is not None:  # the lifecycle rows just written, one by one; no RFM row was
-                    tag_results.append(model_tags.sync_brand(kind, brand_id, group, moved, now)
+                    tag_results.append(model_tags.assign(kind, group, moved, now)
                                        if moved and kind == "lifecycle" else TagResult())
                     continue
                 tag_results.append(model_tags.sync_brand(kind, brand_id, group, member_ids, now,
@@ -210,10 +210,10 @@ def _chunks(member_ids: list[int] | None) -> list[list[int] | None]:
 
 
 def _recompute_brand(kinds: tuple[str, ...], settings: RfmSettings, stores: list[int], member_ids: list[int] | None,
-                     now: dt.datetime) -> tuple[dict[str, tuple[int, int]], list[int] | None]:
-    """``({kind: (rows, changes)}, moved)``: ``moved`` lists the members whose lifecycle rows an
-    ingestion batch's pass just wrote (a stage new, changed or gone), or is None when the pass
-    does not know them one by one."""
+                     now: dt.datetime) -> tuple[dict[str, tuple[int, int]], dict[int, str | None] | None]:
+    """``({kind: (rows, changes)}, moved)``: after an ingestion batch's lifecycle pass, ``moved``
+    maps the members whose rows it wrote to their new stage (None: the row went); None when the
+    pass does not know them one by one."""
     counts = dict.fromkeys(kinds, (0, 0))
     lifecycle = "lifecycle" in kinds
     scores = "rfm" in kinds
@@ -224,14 +224,10 @@ def _recompute_brand(kinds: tuple[str, ...], settings: RfmSettings, stores: list
         scores = _rfm_touched(settings, stores, member_ids, now)  # else nothing to write
     if not (scores or lifecycle):
         return counts, None
-    staged = None
     if lifecycle and not scores and member_ids is not None:
-        # An ingestion batch: most buyers keep their stage. The writes below run only for the
-        # members whose stage is new, changed or gone; the others are counted as staged.
-        staged, member_ids = _lifecycle_moves(settings, stores, member_ids, now)
-        if not member_ids:
-            counts["lifecycle"] = (staged, 0)
-            return counts, []
+        staged, changes, moved = _lifecycle_touched(settings, stores, member_ids, now)
+        counts["lifecycle"] = (staged, changes)
+        return counts, moved
     # One aggregate pass feeds both models: over the whole brand, or a chunk of members at a time.
     whole_brand = member_ids is None or (scores and quintiles)
     if whole_brand:
@@ -247,35 +243,61 @@ def _recompute_brand(kinds: tuple[str, ...], settings: RfmSettings, stores: list
             _upsert(MemberRfm, scoring.rfm_upsert_select(SCRATCH, brand_id, chunk), now)
             counts["rfm"] = (counts["rfm"][0] + rows, counts["rfm"][1] + changes)
         if lifecycle:
-            rows = 0 if staged is not None else q.count_scratch(SCRATCH, scoring.count_sql("lifecycle", chunk))
+            rows = q.count_scratch(SCRATCH, scoring.count_sql("lifecycle", chunk))
             changes = _record_and_prune(MemberLifecycle, "stage", ModelChange.Kind.LIFECYCLE,
                                         scoring.stage_name_sql("t"), "1 = 1", brand_id, chunk, now)
             _upsert(MemberLifecycle, scoring.lifecycle_upsert_select(SCRATCH, settings, chunk), now)
             counts["lifecycle"] = (counts["lifecycle"][0] + rows, counts["lifecycle"][1] + changes)
     q.drop_scratch(SCRATCH)
-    if staged is not None:
-        counts["lifecycle"] = (staged, counts["lifecycle"][1])
-        return counts, member_ids
     return counts, None
 
 
-def _lifecycle_moves(settings: RfmSettings, stores: list[int], member_ids: list[int],
-                     now: dt.datetime) -> tuple[int, list[int]]:
-    """Stage ``member_ids`` without writing anything: how many are staged, and which members'
-    rows the recompute would touch (a stage that is new, differs from the row, or is gone). Two
-    reads per chunk where the scratch-table pass takes a dozen statements."""
-    names = {code: stage.value for stage, code in scoring.STAGE_CODES.items()}
-    staged, moves = 0, []
+def _lifecycle_touched(settings: RfmSettings, stores: list[int], member_ids: list[int],
+                       now: dt.datetime) -> tuple[int, int, dict[int, str | None]]:
+    """An ingestion batch's lifecycle pass: stage ``member_ids`` and write only what moved.
+
+    Most buyers keep their stage. One read per chunk stages the members beside their rows;
+    the stages that are new, changed or gone are written from here, as the scratch-table pass
+    writes them: history, then the rows (deleted, updated, added) with the moment each member
+    entered the stage (the same SQL expression). Returns the members staged, the changes
+    recorded, and ``{member: new stage}`` of the members who moved (None: the row went).
+    """
+    brand_id = settings.brand_id
+    kind = ModelChange.Kind.LIFECYCLE
+    staged, moved = 0, {}
+    changes, gone_changes, added, updated, gone = [], [], [], [], []
     for chunk in _chunks(member_ids):
-        select, params = scoring.models_select(settings, stores, chunk, now, scores=False)
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT s.member_id, s.stage FROM ({select}) s", params)  # noqa: S608
-            stages = {member: names[code] for member, code in cursor.fetchall()}
-        rows = dict(MemberLifecycle.objects.filter(among("member_id", chunk), brand_id=settings.brand_id)
-                    .values_list("member_id", "stage"))
-        staged += len(stages)
-        moves.extend(m for m in chunk if stages.get(m) != rows.get(m))
-    return staged, moves
+            cursor.execute(*scoring.lifecycle_rows_select(settings, stores, chunk, now))
+            found = cursor.fetchall()
+        staged += len(found)
+        for member, stage, row, old, since in found:
+            if stage == old:
+                continue
+            moved[member] = stage
+            changes.append((member, brand_id, kind, old or "", stage, now))
+            if row is None:
+                added.append((member, brand_id, stage, q.from_db_moment(since), now))
+            else:
+                updated.append((row, stage, q.from_db_moment(since), now))
+        unstaged = sorted(set(chunk).difference(member for member, *_rest in found))
+        if unstaged:  # a row without a staged member: the member has no counted order left
+            for row, member, old in (MemberLifecycle.objects.filter(among("member_id", unstaged), brand_id=brand_id)
+                                     .order_by("member_id").values_list("pk", "member_id", "stage")):
+                moved[member] = None
+                gone.append(row)
+                gone_changes.append((member, brand_id, kind, old, "", now))
+    changes += gone_changes
+    insert_rows(ModelChange, ["member_id", "brand_id", "kind", "old_value", "new_value", "at"], changes)
+    note_bulk_write(ModelChange, len(changes))
+    if gone:
+        MemberLifecycle.objects.filter(pk__in=gone).delete()
+    update_rows(MemberLifecycle, ["stage", "since", "computed_at"], updated)
+    # A row another batch added meanwhile (one member in two concurrent batches) stays as it is.
+    insert_rows(MemberLifecycle, ["member_id", "brand_id", "stage", "since", "computed_at"], added,
+                ignore_conflicts=True)
+    note_bulk_write(MemberLifecycle, len(added))
+    return staged, len(changes), moved
 
 
 def _rfm_touched(settings: RfmSettings, stores: list[int], member_ids: list[int], now: dt.datetime) -> bool:

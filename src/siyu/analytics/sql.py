@@ -57,6 +57,13 @@ def plus_days(value: str, days: int) -> str:
     return f"strftime('%%Y-%%m-%%d %%H:%%M:%%f', {value}, '+{days} days')"
 
 
+def from_db_moment(value) -> dt.datetime:
+    """A moment as a raw cursor returns it: aware (PostgreSQL), naive UTC (MySQL) or text (SQLite)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
 def create_scratch(name: str, select_sql: str, params: list) -> None:
     """(Re)create the temporary table ``name`` from ``select_sql`` (which has a unique
     ``member_id`` column, indexed).

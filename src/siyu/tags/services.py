@@ -16,7 +16,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from siyu.core.db import among, chunked, note_bulk_write
+from siyu.core.db import among, chunked, insert_rows, note_bulk_write
 from siyu.core.errors import PermissionDenied, ValidationError
 from siyu.members.identities import parse_ref
 from siyu.members.models import Member
@@ -169,9 +169,11 @@ def _assign_model_tags(group: TagGroup, tags: dict[int, Tag], assignments: Mappi
         held = {(m, t) for _pk, m, t in holding}
         new = [(m, t) for m, t in wanted.items() if t is not None and (m, t) not in held]
         result.removed += _drop_holders(stale, actor=actor, now=now)
-        MemberTag.objects.bulk_create([MemberTag(member_id=m, tag_id=t, source=TagSource.MODEL, actor=actor[:100],
-                                                 applied_at=now) for m, t in new], batch_size=1000)
         _pair_history(new, TagAction.ADDED, actor=actor, now=now)
+        # As _insert_holders: a holder another transaction added meanwhile is left alone.
+        insert_rows(MemberTag, ["member_id", "tag_id", "source", "actor", "applied_at"],
+                    [(m, t, TagSource.MODEL, actor[:100], now) for m, t in new], ignore_conflicts=True)
+        note_bulk_write(MemberTag, len(new))
         result.added += len(new)
         result.unchanged += len(holding) - len(stale)
     return result
@@ -239,9 +241,9 @@ def _insert_holders(rows: QuerySet, *, actor: str, now: dt.datetime) -> int:
 
 
 def _pair_history(pairs: list[tuple[int, int]], action: str, *, actor: str, now: dt.datetime) -> None:
-    MemberTagChange.objects.bulk_create([
-        MemberTagChange(member_id=m, tag_id=t, action=action, source=TagSource.MODEL, actor=actor[:100], at=now)
-        for m, t in pairs], batch_size=1000)
+    insert_rows(MemberTagChange, ["member_id", "tag_id", "action", "source", "actor", "reason", "at"],
+                [(m, t, action, TagSource.MODEL, actor[:100], "", now) for m, t in pairs])
+    note_bulk_write(MemberTagChange, len(pairs))
 
 
 def expire_tags(*, now: dt.datetime | None = None) -> int:
