@@ -80,7 +80,7 @@ def ids_by(model, field: str, values) -> dict:
     values = {v for v in values if v}
     if not values:
         return {}
-    return dict(model.objects.filter(**{f"{field}__in": values}).values_list(field, "pk"))
+    return dict(model.objects.filter(among(field, sorted(values))).values_list(field, "pk"))
 
 
 ANALYZE_MIN_ROWS = 10_000
@@ -208,8 +208,8 @@ def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, retur
             sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(names)}) "  # noqa: S608
                    f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING")
             for part in chunked(rows, 5000):
-                cursor.execute(sql, [[v if v is None else adapt(v) for v in values] if adapt else list(values)
-                                     for adapt, values in zip(adapters, zip(*part, strict=True), strict=True)])
+                _execute_binary(cursor, sql, [[v if v is None else adapt(v) for v in values] if adapt else list(values)
+                                              for adapt, values in zip(adapters, zip(*part, strict=True), strict=True)])
             return ids
         adapters = [_adapter(column) for column in columns]
         verb = "INSERT IGNORE" if ignore_conflicts and connection.vendor == "mysql" else "INSERT"
@@ -315,9 +315,24 @@ def update_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, add: 
                     sql = (f"UPDATE {table} JOIN ({first}{more * (len(part) - 1)}) AS v "  # noqa: S608
                            f"ON {table}.{key} = v.k SET {sets}")
                     params = [*values, *fixed_params]
+            if vendor == "postgresql":
+                updated += _execute_binary(cursor, sql, params)
+                continue
             cursor.execute(sql, params)  # quoted names, placeholders for every value
             updated += cursor.rowcount
     return updated
+
+
+def _execute_binary(cursor, sql: str, params: list) -> int:
+    """Run ``sql`` on PostgreSQL with its parameters bound by the server in binary; returns the rows
+    it touched. For array parameters: Django's client-side binding renders each array as text, a
+    time at about 3 µs (700 of them: 2 ms), where binary takes a tenth of that. Same connection and
+    transaction; Django wraps the cursor as its own (query log, execute wrappers)."""
+    import psycopg
+
+    with connection._prepare_cursor(psycopg.Cursor(cursor.cursor.connection)) as bound:
+        bound.execute(sql.replace("%s", "%b"), params)
+        return bound.rowcount
 
 
 def room_for_updates(*tables: str, fillfactor: int = 50):

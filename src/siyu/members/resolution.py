@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
-from siyu.core.db import bulk_insert, note_bulk_write
+from siyu.core.db import among, bulk_insert, note_bulk_write
 from siyu.members.identities import Ident
 from siyu.members.models import Identity, Member, MergeCandidate
 
@@ -40,7 +40,7 @@ def lookup_identities(idents: Sequence[Ident]) -> dict[Ident, int]:
         return {}
     query = Q()
     for kind, values in by_kind.items():
-        query |= Q(kind=kind, value__in=sorted(values))
+        query |= Q(among("value", sorted(values)), kind=kind)
     return {
         Ident(kind, value): member_id
         for kind, value, member_id in Identity.objects.filter(query).values_list(
