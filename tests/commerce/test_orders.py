@@ -6,8 +6,18 @@ from unittest import mock
 
 import pytest
 from django.db import DatabaseError
+from django.db.models import ProtectedError
 
-from siyu.commerce.models import DailySales, MemberChannelStats, MemberMonth, MemberStats, Order, OrderLine, Refund
+from siyu.commerce.models import (
+    DailySales,
+    MemberChannelStats,
+    MemberMonth,
+    MemberStats,
+    Order,
+    OrderLine,
+    Product,
+    Refund,
+)
 from siyu.commerce.services import record_orders
 from siyu.core.models import IngestRejection
 from siyu.members.merge import merge_members
@@ -46,6 +56,16 @@ def test_an_order_lands_with_lines_store_and_member_stats(member, pos):
     stats = MemberStats.objects.get(member=member)
     assert (stats.order_count, stats.item_count, stats.total_paid) == (1, 3, Decimal("300.00"))
     assert MemberChannelStats.objects.get(member=member, channel=pos).order_count == 1
+
+
+def test_a_product_with_order_lines_cannot_be_deleted(member):
+    record_orders(rows=[_order()], source="test")
+    product = Product.objects.get(sku="SKU-1")
+
+    with pytest.raises(ProtectedError):
+        product.delete()
+
+    assert OrderLine.objects.get(sku="SKU-1").product_id == product.pk
 
 
 def test_resending_an_order_batch_creates_nothing(member):

@@ -213,7 +213,8 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     for chunk in chunked(sorted(found), 1000):
         for order in Order.objects.select_for_update().filter(pk__in=chunk).order_by("pk"):
             existing[(order.channel_id, order.external_id)] = order
-    products = ids_by(Product, "sku", (line["sku"] for p in valid for line in p.lines))
+    # Held until the commit: the lines' product key has no database constraint (OrderLine.product).
+    products = ids_by(Product, "sku", (line["sku"] for p in valid for line in p.lines), hold=True)
 
     new_rows: list[_OrderRow] = []
     seen: dict[tuple[int, str], _OrderRow] = {}

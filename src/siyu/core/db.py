@@ -75,12 +75,24 @@ def by_code(model, codes) -> dict:
     return {obj.code: obj for obj in model.objects.filter(code__in=codes)} if codes else {}
 
 
-def ids_by(model, field: str, values) -> dict:
-    """``{value: pk}`` for the rows of ``model`` whose ``field`` is in ``values`` (one query)."""
+def ids_by(model, field: str, values, *, hold: bool = False) -> dict:
+    """``{value: pk}`` for the rows of ``model`` whose ``field`` is in ``values`` (one query).
+
+    With ``hold`` the rows found cannot be deleted until the transaction ends (the share lock a
+    foreign-key check takes, once per row for the whole batch): for references written without a
+    database constraint, which Django's ``on_delete`` then protects. SQLite locks the database.
+    """
     values = {v for v in values if v}
     if not values:
         return {}
-    return dict(model.objects.filter(among(field, sorted(values))).values_list(field, "pk"))
+    found = model.objects.filter(among(field, sorted(values))).values_list(field, "pk")
+    if not hold or connection.vendor == "sqlite":
+        return dict(found)
+    sql, params = found.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} {'FOR KEY SHARE' if connection.vendor == 'postgresql' else 'LOCK IN SHARE MODE'}",
+                       params)
+        return dict(cursor.fetchall())
 
 
 ANALYZE_MIN_ROWS = 10_000
