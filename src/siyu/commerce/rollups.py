@@ -78,6 +78,13 @@ def add_orders(order_ids: Iterable[int]) -> None:
         _shift(f"o.id {marks}", params, sign="")
 
 
+def add_statements() -> list[str]:
+    """What :func:`add_orders` runs, as SQL whose ``{where}`` picks the orders and whose one
+    parameter is ``True`` (for a caller that fuses the writes of new orders)."""
+    sql = _statements(connection.vendor, business_zone().key)
+    return [sql["daily"].replace("{sign}", ""), sql["monthly"].replace("{sign}", "")]
+
+
 def remove_orders(order_ids: Iterable[int]) -> None:
     """Take the orders' contributions out, as they stand now."""
     for chunk in chunked(sorted(set(order_ids)), 1000):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from siyu.commerce import rollups, stats
 from siyu.commerce.models import (
     COUNTED_STATUSES,
     Channel,
@@ -28,6 +30,7 @@ from siyu.core.db import by_code, chunked, ids_by, insert_rows, note_bulk_write
 from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.money import ZERO
 from siyu.core.rows import RowError, RowReader, unknown_reference
+from siyu.core.time import business_zone
 from siyu.loyalty.coupons import release_coupons_for_orders
 from siyu.loyalty.earning import NewOrder, earn_for_orders
 from siyu.members.identities import Ident, parse_ref, row_identities
@@ -255,8 +258,7 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
 
     # New orders are added to the kept totals; members whose existing orders changed are
     # recomputed afterwards (which also covers their new orders of this batch).
-    add_new_orders_to_stats(order_ids)
-    add_orders(order_ids)
+    _count_new_orders(order_ids)
     touched = _apply_updates(updated, products, result)
     release_coupons_for_orders(order_ids=[o.pk for o, _ in updated])  # coupons of orders now closed
     refresh_member_stats(touched)
@@ -277,6 +279,33 @@ ORDER_COLUMNS = ["channel_id", "external_id", "member_id", *ORDER_FIELDS,
                  "refunded_amount", "created_at", "updated_at"]
 LINE_COLUMNS = ["order_id", "line_no", "product_id", "sku", "name", "quantity", "unit_price", "amount"]
 REFUND_COLUMNS = ["order_id", "external_id", "amount", "refunded_at", "reason"]
+
+
+def _count_new_orders(order_ids: list[int]) -> None:
+    """New orders into the kept totals: member stats, per-channel stats and both sales rollups.
+
+    On PostgreSQL one statement reads the batch's orders once and feeds the four upserts as
+    data-modifying CTEs; one by one, each read the orders by id again (1-2 ms a batch of 1,000)
+    and paid its own round trip. Elsewhere the statements run in turn."""
+    if connection.vendor != "postgresql" or not order_ids:
+        add_new_orders_to_stats(order_ids)
+        add_orders(order_ids)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_new_orders_sql(business_zone().key), [sorted(order_ids), True, True, True, True])
+
+
+@functools.cache
+def _new_orders_sql(zone: str) -> str:
+    """The fused statement of :func:`_count_new_orders` (per business zone, as the rollups')."""
+    orders = f"FROM {connection.ops.quote_name(Order._meta.db_table)} o "
+    parts = [*(sql.format(ids="IS NOT NULL") for sql in stats.add_statements()),
+             *(sql.format(where="o.id IS NOT NULL") for sql in rollups.add_statements())]
+    if any(part.count(orders) != 1 for part in parts):
+        raise ValueError("each statement of new orders must read the orders once")
+    parts = [part.replace(orders, "FROM batch o ") for part in parts]
+    writes = ", ".join(f"w{i} AS ({part})" for i, part in enumerate(parts[:-1]))
+    return f"WITH batch AS MATERIALIZED (SELECT * {orders}WHERE o.id = ANY(%s::bigint[])), {writes} {parts[-1]}"
 
 
 def _refunded(rows: list[_OrderRow]) -> list[Decimal]:

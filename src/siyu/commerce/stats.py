@@ -91,6 +91,13 @@ def add_new_orders_to_stats(order_ids: Iterable[int]) -> None:
             cursor.execute(sql["add_channels"].format(ids=marks), [True, *params])
 
 
+def add_statements() -> list[str]:
+    """What :func:`add_new_orders_to_stats` runs, as SQL whose ``{ids}`` picks the orders and
+    whose one parameter is ``True`` (for a caller that fuses the writes of new orders)."""
+    sql = _statements(connection.vendor)
+    return [sql["add_stats"], sql["add_channels"]]
+
+
 def refresh_all_member_stats(*, chunk_size: int = 1000, progress=None) -> int:
     """Recompute every member's stats from the orders (a full, chunked pass)."""
     done = 0
