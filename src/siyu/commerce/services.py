@@ -26,7 +26,7 @@ from siyu.commerce.models import (
 )
 from siyu.commerce.rollups import add_orders, orders_changing
 from siyu.commerce.stats import add_new_orders_to_stats, refresh_member_stats
-from siyu.core.db import by_code, chunked, ids_by, insert_rows, note_bulk_write
+from siyu.core.db import among, by_code, chunked, ids_by, insert_rows, note_bulk_write
 from siyu.core.ingest import IngestResult, run_batch
 from siyu.core.money import ZERO
 from siyu.core.rows import RowError, RowReader, unknown_reference
@@ -210,7 +210,7 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     # .order_by(): the default newest-first ordering made SQLite scan the time index.
     probe = Q()
     for channel_id, external_ids in keys.items():
-        probe |= Q(channel_id=channel_id, external_id__in=sorted(external_ids))
+        probe |= Q(channel_id=channel_id) & Q(among("external_id", sorted(external_ids)))  # see among()
     found = list(Order.objects.filter(probe).order_by().values_list("pk", flat=True))
     existing: dict[tuple[int, str], Order] = {}
     for chunk in chunked(sorted(found), 1000):

@@ -9,6 +9,8 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import F, Lookup
 
+_TYPE_SIZE = re.compile(r"\(.*\)")  # varchar(64) -> varchar
+
 
 def bulk_insert(model, objs: list, *, key: str, batch_size: int = 1000) -> list:
     """Insert and make sure every object has its primary key (MySQL returns none)."""
@@ -58,6 +60,10 @@ class _Among(Lookup):
 
 def among(field: str, values) -> Lookup:
     """``field IN values`` for ``filter()``: ``Order.objects.filter(among("pk", ids))``.
+
+    Put it after the equalities of the same branch (``Q(kind=k) & Q(among("value", v))``): in an
+    OR of such branches, PostgreSQL 15 took 13 ms to plan a thousand external ids listed first
+    in each branch, and 0.25 ms listed last.
 
     The values (ints or strings, as the column holds them) are bound as they are: ``__in``
     prepares each one through the field and costs about 10 ms per thousand values to compile;
@@ -147,9 +153,6 @@ def _copy_types(fields) -> list[str] | None:
             return None
         names.append(name)
     return names
-
-
-_TYPE_SIZE = re.compile(r"\(.*\)")
 
 
 def _adapter(field):

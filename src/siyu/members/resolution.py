@@ -40,7 +40,7 @@ def lookup_identities(idents: Sequence[Ident]) -> dict[Ident, int]:
         return {}
     query = Q()
     for kind, values in by_kind.items():
-        query |= Q(among("value", sorted(values)), kind=kind)
+        query |= Q(kind=kind) & Q(among("value", sorted(values)))  # after the kind: see among()
     return {
         Ident(kind, value): member_id
         for kind, value, member_id in Identity.objects.filter(query).values_list(
