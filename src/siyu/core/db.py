@@ -141,18 +141,20 @@ def note_bulk_write(model, rows: int) -> None:
 
 
 def _copy_types(fields) -> list[str] | None:
-    """The PostgreSQL type names a binary ``COPY`` of ``fields`` declares, or None when one has no
-    binary dumper (then the text format serves). Binary spares the text rendering of every value:
-    1,000 order rows are written in 3.3 ms instead of 5.3 ms, most of it times and amounts."""
+    """The PostgreSQL type names a binary ``COPY`` of ``fields`` declares, or None for the text
+    format. Times are what binary is for: rendered as text they cost the most (1,000 order rows
+    with four times and three amounts: 3.3 ms binary, 5.3 ms text), while amounts are dearer in
+    binary (3,000 order lines with two amounts and no time: 4.8-7.5 ms binary, 4.2 ms text). So
+    binary when a column holds times, and every column has a binary dumper."""
     from psycopg.postgres import types
 
-    names = []
-    for field in fields:
-        name = _TYPE_SIZE.sub("", field.db_type(connection)).strip()
-        if types.get(name) is None:
-            return None
-        names.append(name)
+    names = [_TYPE_SIZE.sub("", field.db_type(connection)).strip() for field in fields]
+    if not _TIMES.intersection(names) or any(types.get(name) is None for name in names):
+        return None
     return names
+
+
+_TIMES = {"timestamp with time zone", "timestamp", "date"}
 
 
 def _adapter(field):
