@@ -229,7 +229,8 @@ def lifecycle_rows_select(settings: RfmSettings, stores: list[int], chunk: list[
     member's row (id and stage, NULL without one) and when the member entered the stage if it
     differs from the row's (what :func:`lifecycle_upsert_select` would write), by member."""
     select, params = models_select(settings, stores, chunk, now, scores=False)
-    # The rows of the chunk's members, not the brand's: the planner then probes the (member, brand)
-    # key instead of hashing every row of the brand (8.6 ms for a thousand members at 20,000 rows).
+    # The rows of the chunk's members, not the brand's: fewer rows to hash (8.3 -> 7.2 ms for a
+    # thousand members at 20,000 rows), and a condition on the (member, brand) key to probe by as
+    # the table grows.
     return (f"SELECT t.member_id, {stage_name_sql('t')}, l.id, l.stage, {_since_sql(settings)} "  # noqa: S608
             f"FROM ({select}) t {_with_rows(settings)} AND {in_chunk('l', chunk)} ORDER BY t.member_id"), params

@@ -186,10 +186,10 @@ def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, retur
     default must be given. With ``returning`` the new primary keys come back in row order
     (PostgreSQL, SQLite, MariaDB; on MySQL, which cannot return them, callers use natural keys).
     With ``ignore_conflicts`` a row clashing with a unique key is skipped (another transaction
-    wrote it first) instead of failing the insert. PostgreSQL gets ``COPY`` (when ignoring
-    conflicts, ``INSERT … SELECT … FROM unnest(…) ON CONFLICT DO NOTHING`` with one array
-    parameter per column, which Django's client-side binding quotes far faster than a
-    placeholder per value); the others a multi-row ``INSERT … VALUES``.
+    wrote it first) instead of failing the insert. PostgreSQL gets ``COPY`` (binary when the rows
+    hold times), or when ignoring conflicts ``INSERT … SELECT … FROM unnest(…) ON CONFLICT DO
+    NOTHING`` with one array parameter per column, bound in binary; the others a multi-row
+    ``INSERT … VALUES``.
     """
     if not rows:
         return []
