@@ -10,7 +10,10 @@ tags (:mod:`siyu.analytics.model_tags`) are brought in step with the rows.
 - **Touched members** (``member_ids`` given, e.g. after an ingestion batch): lifecycle stages and
   threshold RFM read just those members' orders (the ``(member, ordered_at)`` index), 1,000
   members at a time. Quintile RFM ranks a member among all the brand's buyers, so it still takes
-  one aggregate pass over the brand, and writes only the touched members' rows.
+  one aggregate pass over the brand, and writes only the touched members' rows. Lifecycle alone
+  (an ingestion batch) skips the scratch table: one read stages the members beside their rows,
+  and only the members whose stage moved are written, with their tags
+  (:func:`_lifecycle_touched`).
 
 For the same data and ``now`` both paths write exactly the same rows and tags for a member,
 whatever ran before. Re-running with the same data and ``now`` changes nothing and writes no
