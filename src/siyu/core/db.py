@@ -201,13 +201,14 @@ def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, retur
     names = [quote(c.column) for c in columns]
     ids: list[int] = []
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and not ignore_conflicts:
+        if connection.vendor == "postgresql":
             json_at = [(i, _json_adapter(c)) for i, c in enumerate(columns) if c.get_internal_type() == "JSONField"]
-            if json_at:  # COPY dumps the Jsonb wrapper, not a dict
+            if json_at:  # COPY and binary arrays dump the Jsonb wrapper, not a dict
                 rows = [list(row) for row in rows]
                 for row in rows:
                     for i, adapt in json_at:
                         row[i] = adapt(row[i])
+        if connection.vendor == "postgresql" and not ignore_conflicts:
             if returning:  # draw the ids first so that they come back in row order
                 if meta.db_table not in _sequences:
                     cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column])
@@ -228,13 +229,11 @@ def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, retur
                     copy.write_row(row)
             return ids
         if connection.vendor == "postgresql":
-            adapters = [_json_adapter(c) if c.get_internal_type() == "JSONField" else None for c in columns]
             arrays = ", ".join(f"%s::{c.db_type(connection)}[]" for c in columns)
             sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(names)}) "  # noqa: S608
                    f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING")
             for part in chunked(rows, 5000):
-                _execute_binary(cursor, sql, [[v if v is None else adapt(v) for v in values] if adapt else list(values)
-                                              for adapt, values in zip(adapters, zip(*part, strict=True), strict=True)])
+                _execute_binary(cursor, sql, [list(values) for values in zip(*part, strict=True)])
             return ids
         adapters = [_adapter(column) for column in columns]
         verb = "INSERT IGNORE" if ignore_conflicts and connection.vendor == "mysql" else "INSERT"
