@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.utils import translation
 
 from siyu.core.errors import Conflict, ValidationError
@@ -213,6 +214,28 @@ def test_the_check_finds_an_entry_or_a_lot_whose_copied_columns_disagree(program
     assert (theirs.pk, f"entry {entry.pk}: program ≠ the account's") in problems
     assert {(m.account_id, m.problem) for m in verify_ledger(program=program)[1]} >= {
         (mine.pk, f"lot {lot.pk}: account ≠ its entry's"), (theirs.pk, f"entry {entry.pk}: program ≠ the account's")}
+
+
+def test_the_check_finds_entries_without_their_account_and_lots_without_their_entry(program, member):
+    # Neither key has a database constraint (each would cost a check per ledger row at commit).
+    other = make_member(store=member.store)
+    buy(member, "10.00")
+    buy(other, "20.00")
+    gone = PointsAccount.objects.get(member=other)
+    orphan = PointsEntry.objects.get(account=gone)
+    lot = PointsLot.objects.get(account__member=member)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {PointsAccount._meta.db_table} WHERE id = %s", [gone.pk])
+        cursor.execute(f"DELETE FROM {PointsLot._meta.db_table} WHERE entry_id = %s", [orphan.pk])
+        cursor.execute(f"DELETE FROM {PointsEntry._meta.db_table} WHERE id = %s", [lot.pk])
+
+    _checked, found = verify_ledger()
+
+    problems = {(m.account_id, m.problem, m.cached, m.ledger) for m in found}
+    assert (gone.pk, f"entry {orphan.pk}: no such account", 0, 20) in problems
+    assert (lot.account_id, f"lot {lot.pk}: no such entry", 10, 0) in problems
+    assert {m.problem for m in verify_ledger(program=program)[1]} >= {
+        f"entry {orphan.pk}: no such account", f"lot {lot.pk}: no such entry"}
 
 
 # Member merges ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -67,17 +68,72 @@ def test_the_first_order_counts_the_window_and_later_orders_raise_the_bound(prog
     assert tier_code(member, program) == "normal"
 
 
-def test_a_member_whose_bound_reaches_the_next_tier_is_counted_and_upgraded_at_once(program, tiers, member):
+def test_a_member_whose_exact_figures_reach_the_next_tier_is_upgraded_at_once_without_counting(
+        program, tiers, member):
     buy(member, "600.00", when=ago(3))
     buy(member, "300.00", when=ago(2))
 
     with CaptureQueriesContext(connection) as third:
         buy(member, "100.00", when=ago(1))
 
-    assert counted_the_window(third)
+    assert not counted_the_window(third)  # only new orders and entries since the count: exact
     assert tier_code(member, program) == "silver"
     assert TierChange.objects.get().figures == {"paid": "1000.00", "orders": 3, "points": 0}
     assert bound(member, program) == (Decimal("1000.00"), 3, 1000)
+
+
+def test_a_changed_order_makes_the_next_climb_count_the_window(program, tiers, member):
+    first = buy(member, "300.00", when=ago(3))
+    record_orders(rows=[{**first, "refunds": [{"external_id": "R1", "amount": "100.00"}]}], source="test")
+    assert bound(member, program) == (Decimal("500.00"), 2, 200)  # the order counted again, net of its refund
+
+    with CaptureQueriesContext(connection) as climb:
+        buy(member, "500.00", when=ago(1))
+
+    assert counted_the_window(climb)  # 1,000 at most, but not exact: 200 + 500 = 700 paid, no upgrade
+    assert tier_code(member, program) == "normal"
+    assert bound(member, program) == (Decimal("700.00"), 2, 700)
+    with CaptureQueriesContext(connection) as again:
+        buy(member, "300.00", when=ago(1))
+    assert not counted_the_window(again)  # exact again since that count
+    assert tier_code(member, program) == "silver"
+
+
+def test_a_closed_order_makes_the_next_climb_count_the_window(program, tiers, member):
+    first = buy(member, "600.00", when=ago(3))
+    record_orders(rows=[{**first, "status": "closed"}], source="test")  # no longer counted anywhere
+
+    with CaptureQueriesContext(connection) as climb:
+        buy(member, "500.00", when=ago(1))
+
+    assert counted_the_window(climb)  # the stored 600 is gone: 500 paid
+    assert tier_code(member, program) == "normal"
+    assert bound(member, program) == (Decimal("500.00"), 1, 500)
+
+
+def test_an_order_that_left_the_window_makes_the_next_climb_count_it(program, tiers, member):
+    program.tier_window_days = 30
+    program.save()
+    buy(member, "600.00", when=ago(25))  # counted: exact figures from 25 days ago on
+
+    later = timezone.now() + dt.timedelta(days=10)
+    with mock.patch("django.utils.timezone.now", return_value=later), \
+            CaptureQueriesContext(connection) as climb:
+        buy(member, "500.00", when=later - dt.timedelta(days=1))
+
+    assert counted_the_window(climb)  # the 600 is 35 days old now: 500 paid in the window
+    assert tier_code(member, program) == "normal"
+    assert not TierChange.objects.exists()
+
+
+def test_a_future_dated_order_is_not_counted_by_a_climb_before_its_moment(program, tiers, member):
+    buy(member, "600.00", when=timezone.now() + dt.timedelta(days=2))  # a till whose clock runs ahead
+
+    with CaptureQueriesContext(connection) as climb:
+        buy(member, "500.00", when=ago(1))
+
+    assert counted_the_window(climb)
+    assert tier_code(member, program) == "normal"  # 500 paid up to now; the 600 is not yet
 
 
 def test_orders_before_the_window_leave_the_bound_alone(program, tiers, member):

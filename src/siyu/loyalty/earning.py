@@ -48,6 +48,7 @@ from siyu.loyalty.programs import points_for as _points_for
 from siyu.loyalty.tiers import (
     add_order_to_bound,
     entry_tier,
+    forget_exact_figures,
     member_tiers,
     program_tiers,
     save_tier_figures,
@@ -143,7 +144,7 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
     now = now or timezone.now()
     fresh = {o.pk for o in new_orders}
     orders = _order_facts(ids, new_orders)
-    wanted, reversible, seen = [], [], []
+    wanted, reversible, seen, changed = [], [], [], []
     counting: dict[tuple, list[LoyaltyProgram]] = {}
     for pk, member_id, paid, counted, ordered_at, paid_at, refunded, brand_id, group_id in orders:
         program = index.for_brand(brand_id, group_id)
@@ -152,22 +153,31 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
             wanted.append((program, pk, member_id, paid, counted, occurred))
             if refunded or not counted:
                 reversible.append(pk)
+        if (brand_id, group_id) not in counting:
+            counting[(brand_id, group_id)] = _counting_programs(index, brand_id, group_id)
+        if pk not in fresh:  # it may be among the stored tier figures of these programs as it was
+            changed.extend((p.id, member_id) for p in counting[(brand_id, group_id)])
         if counted and refunded < paid:  # it counts in the tier figures of these programs
-            if (brand_id, group_id) not in counting:
-                counting[(brand_id, group_id)] = _counting_programs(index, brand_id, group_id)
-            seen.extend((p.id, member_id, paid, refunded, ordered_at) for p in counting[(brand_id, group_id)])
-    if not wanted and not seen:
+            seen.extend((p.id, member_id, paid, refunded, ordered_at, pk in fresh)
+                        for p in counting[(brand_id, group_id)])
+    if not wanted and not seen and not changed:
         return result
     counted = [w for w in wanted if w[4]]
     # The buyers' accounts, and those of every member whose tier figures the orders count in (even
     # orders that earn nothing, e.g. before the program's start), locked at once: created where
     # missing, so that a batch creating an account and another adding orders of the same member
     # meet on the account's lock and the stored bound sees both.
+    # So are the accounts whose stored figures may count an order of ``order_ids`` as it was
+    # (changed since, or closed): their figures are no longer exact. (Created where missing too, so
+    # that a batch counting the member's figures meanwhile meets this one on the lock.)
     accounts = lock_accounts([*((p.id, member_id) for p, _pk, member_id, *_ in counted),
-                              *((p, m) for p, m, *_ in seen)])
-    for program_id, member_id, paid, refunded, ordered_at in seen:
+                              *((p, m) for p, m, *_ in seen), *changed])
+    for pair in changed:
+        forget_exact_figures(accounts[pair])
+    for program_id, member_id, paid, refunded, ordered_at, new in seen:
         if (program_id, member_id) in accounts:
-            add_order_to_bound(accounts[(program_id, member_id)], paid=paid, refunded=refunded, ordered_at=ordered_at)
+            add_order_to_bound(accounts[(program_id, member_id)], paid=paid, refunded=refunded, ordered_at=ordered_at,
+                               new=new)
     # The members' tiers, read once (unlocked) for the multipliers and the upgrades.
     members = defaultdict(set)
     for program_id, member_id in [*((w[0].id, w[2]) for w in counted), *((s[0], s[1]) for s in seen)]:

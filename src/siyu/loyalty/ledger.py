@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.db import connection, transaction
-from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -164,7 +164,7 @@ def _insert_accounts(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Lock
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {connection.ops.quote_name(table)} (program_id, member_id, balance, debt, tier_paid, "  # noqa: S608
-            "tier_orders, tier_points, updated_at) SELECT p, m, 0, 0, 0, 0, 0, %s "
+            "tier_orders, tier_points, tier_figures_exact, updated_at) SELECT p, m, 0, 0, 0, 0, 0, false, %s "
             "FROM unnest(%s::bigint[], %s::bigint[]) AS v(p, m) ORDER BY p, m "
             f"ON CONFLICT (program_id, member_id) DO NOTHING RETURNING {', '.join(ACCOUNT_COLUMNS)}",
             [timezone.now(), [p for p, _m in pairs], [m for _p, m in pairs]])
@@ -194,27 +194,32 @@ def _locked(queryset):
     return queryset.select_for_update().order_by("pk")
 
 
-TIER_FIGURES = ("tier_figures_at", "tier_figures_from", "tier_paid", "tier_orders", "tier_points")
-ACCOUNT_COLUMNS = ("id", "program_id", "member_id", "balance", "debt", "tier_figures_at", "tier_figures_from",
-                   "tier_paid", "tier_orders", "tier_points")
+TIER_FIGURES = ("tier_figures_at", "tier_figures_from", "tier_paid", "tier_orders", "tier_points",
+                "tier_figures_exact", "tier_figures_oldest", "tier_figures_newest")
+ACCOUNT_COLUMNS = ("id", "program_id", "member_id", "balance", "debt", *TIER_FIGURES)
 
 
 class LockedAccount:
     """A locked account's row as a batch needs it (a model instance per row costs more than the lock).
 
-    ``tier_*`` are the stored upper bound of the member's tier figures (see ``siyu.loyalty.tiers``);
+    ``tier_*`` are the stored upper bound of the member's tier figures, and whether it is exact
+    (see ``siyu.loyalty.tiers``);
     ``unsaved`` says that the row moved in memory (balance, debt or tier figures) and must be
     written (``save_accounts``).
     """
 
-    __slots__ = ("balance", "debt", "member_id", "pk", "program_id", "tier_figures_at", "tier_figures_from",
-                 "tier_orders", "tier_paid", "tier_points", "unsaved")
+    __slots__ = ("balance", "debt", "member_id", "pk", "program_id", "tier_figures_at", "tier_figures_exact",
+                 "tier_figures_from", "tier_figures_newest", "tier_figures_oldest", "tier_orders", "tier_paid",
+                 "tier_points", "unsaved")
 
     def __init__(self, pk: int, program_id: int, member_id: int, balance: int, debt: int, tier_figures_at=None,
-                 tier_figures_from=None, tier_paid=0, tier_orders=0, tier_points=0):
+                 tier_figures_from=None, tier_paid=0, tier_orders=0, tier_points=0, tier_figures_exact=False,
+                 tier_figures_oldest=None, tier_figures_newest=None):
         self.pk, self.program_id, self.member_id, self.balance, self.debt = pk, program_id, member_id, balance, debt
         self.tier_figures_at, self.tier_figures_from = tier_figures_at, tier_figures_from
         self.tier_paid, self.tier_orders, self.tier_points = tier_paid, tier_orders, tier_points
+        self.tier_figures_exact = tier_figures_exact
+        self.tier_figures_oldest, self.tier_figures_newest = tier_figures_oldest, tier_figures_newest
         self.unsaved = False
 
     @property
@@ -342,7 +347,12 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
         # One statement: each account moves by its own delta (a join with the deltas as a table); the
         # tier figures of these locked accounts are written as they now stand (see ``siyu.loyalty.tiers``).
         for a in changed:
-            accounts[a].tier_points += figures.get(a, 0)
+            if a in figures:
+                points, oldest, newest = figures[a]
+                account = accounts[a]
+                account.tier_points += points
+                account.tier_figures_oldest = min(oldest, account.tier_figures_oldest or oldest)
+                account.tier_figures_newest = max(newest, account.tier_figures_newest or newest)
         if defer:
             for a in changed:
                 accounts[a].balance, accounts[a].debt, accounts[a].unsaved = balance[a], debt[a], True
@@ -391,39 +401,45 @@ def _save_accounts_pg(changed: list[LockedAccount]) -> None:
     since the epoch (exact), the server splits and casts.
     """
     q = connection.ops.quote_name
-    columns = ["balance", "debt", "tier_figures_at", "tier_figures_from", "tier_paid", "tier_orders", "tier_points"]
-    micros = ("tier_figures_at", "tier_figures_from")
+    columns = ["balance", "debt", *TIER_FIGURES]
+    micros = {"tier_figures_at", "tier_figures_from", "tier_figures_oldest", "tier_figures_newest"}
+    types = {"tier_paid": "numeric", "tier_figures_exact": "boolean"}
     values = [
         f"timestamptz 'epoch' + v.{c} * interval '1 microsecond'" if c in micros else f"v.{c}"
         for c in columns]
-    types = ["bigint", "bigint", "bigint", "bigint", "bigint", "numeric", "bigint", "bigint"]
-    arrays = ", ".join(f"string_to_array(%s, ',', '')::{t}[]" for t in types)
+    arrays = ", ".join(f"string_to_array(%s, ',', '')::{types.get(c, 'bigint')}[]" for c in ["id", *columns])
     sql = (f"UPDATE {q(PointsAccount._meta.db_table)} AS a SET "  # noqa: S608 (quoted names, placeholders)
            + ", ".join(f"{q(c)} = {v}" for c, v in zip(columns, values, strict=True))
            + f", {q('updated_at')} = %s FROM unnest({arrays}) AS v(id, {', '.join(columns)}) WHERE a.id = v.id")
-    params = [
-        timezone.now(),
-        _joined(a.pk for a in changed), _joined(a.balance for a in changed), _joined(a.debt for a in changed),
-        _joined(None if a.tier_figures_at is None else (a.tier_figures_at - _EPOCH) // _MICROSECOND for a in changed),
-        _joined(None if a.tier_figures_from is None else (a.tier_figures_from - _EPOCH) // _MICROSECOND
-                for a in changed),
-        _joined(a.tier_paid for a in changed), _joined(a.tier_orders for a in changed),
-        _joined(a.tier_points for a in changed)]
+
+    def text(column: str) -> str:
+        if column in micros:
+            return _joined(None if (t := getattr(a, column)) is None else (t - _EPOCH) // _MICROSECOND
+                           for a in changed)
+        return _joined(getattr(a, column) for a in changed)
+
+    params = [timezone.now(), _joined(a.pk for a in changed), *(text(c) for c in columns)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
 
-def _tier_points(entries: list[_Entry], accounts) -> dict[int, int]:
-    """``{account id: change of the points tier figure}``: earned and reversed points (net of the
-    debt a reversal recorded) dated inside the account's stored tier figures (see ``siyu.loyalty.tiers``)."""
-    moved: dict[int, int] = defaultdict(int)
+def _tier_points(entries: list[_Entry], accounts) -> dict[int, list]:
+    """``{account id: [change of the points tier figure, oldest, newest entry]}``: earned and
+    reversed points (net of the debt a reversal recorded) dated inside the account's stored tier
+    figures (see ``siyu.loyalty.tiers``), and the span of their moments."""
+    moved: dict[int, list] = {}
     for e in entries:
         if e.kind not in (EntryKind.EARN, EntryKind.REVERSE):
             continue
         account = accounts[e.account_id]
         if account.tier_figures_at is not None and (account.tier_figures_from is None
                                                     or e.occurred_at >= account.tier_figures_from):
-            moved[e.account_id] += e.amount - e.debt_delta
+            move = moved.get(e.account_id)
+            if move is None:
+                moved[e.account_id] = [e.amount - e.debt_delta, e.occurred_at, e.occurred_at]
+            else:
+                move[0] += e.amount - e.debt_delta
+                move[1], move[2] = min(move[1], e.occurred_at), max(move[2], e.occurred_at)
     return moved
 
 
@@ -676,5 +692,18 @@ def verify_ledger(*, program: LoyaltyProgram | None = None) -> tuple[int, list[M
     for pk, account_id, code, member_id, copied in stray_lots.order_by("pk").values_list(
             "pk", "entry__account_id", "entry__account__program__code", "entry__account__member_id", "account_id"):
         found.append(Mismatch(account_id, code, member_id, f"lot {pk}: account ≠ its entry's", copied, account_id))
+    # The keys without a database constraint: an entry's account and a lot's credit entry exist.
+    orphan_entries = PointsEntry.objects.filter(~Exists(PointsAccount.objects.filter(pk=OuterRef("account_id"))))
+    orphan_lots = PointsLot.objects.filter(~Exists(PointsEntry.objects.filter(pk=OuterRef("entry_id"))))
+    if program is not None:
+        orphan_entries = orphan_entries.filter(program=program)
+        orphan_lots = orphan_lots.filter(account__program=program)
+    codes = dict(LoyaltyProgram.objects.values_list("pk", "code"))
+    for pk, account_id, program_id, amount in orphan_entries.order_by("pk").values_list(
+            "pk", "account_id", "program_id", "amount"):
+        found.append(Mismatch(account_id, codes.get(program_id, ""), 0, f"entry {pk}: no such account", 0, amount))
+    for pk, account_id, code, member_id, remaining in orphan_lots.order_by("pk").values_list(
+            "pk", "account_id", "account__program__code", "account__member_id", "remaining"):
+        found.append(Mismatch(account_id, code, member_id, f"lot {pk}: no such entry", remaining, 0))
     return accounts.count(), found
 

@@ -14,6 +14,10 @@ everyone holds without a row.
   ingestion has seen since. Ingestion counts the window only for members whose bound reaches a
   higher tier than theirs; the others cannot have reached one. The bound is unknown (and the
   window counted) for a new account, after a member merge, or once the program was edited.
+  While everything added to the bound since its count was new (orders the batch inserted, new
+  ledger entries) and no order it counts changed, it is *exact*, and it keeps the span of the
+  facts' moments: when that span lies inside the window, the member is upgraded on the stored
+  figures without counting (a changed order, or one leaving the window, means counting again).
 - **Retention** (保级): a tier is kept until ``retained_until`` (reached or re-qualified + the
   tier's retention days).
 - **Downgrade** happens in :func:`evaluate_tiers` (the nightly task): once the retention period
@@ -32,7 +36,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, F, Max, Q, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -64,6 +68,13 @@ class Figures:
     paid: Decimal = Decimal("0.00")
     orders: int = 0
     points: int = 0
+    oldest: dt.datetime | None = None  # the moments of the facts counted (a stored bound's span)
+    newest: dt.datetime | None = None
+
+    def widen(self, oldest: dt.datetime | None, newest: dt.datetime | None) -> None:
+        if oldest is not None:
+            self.oldest = min(oldest, self.oldest or oldest)
+            self.newest = max(newest, self.newest or newest)
 
     def as_json(self) -> dict:
         return {"paid": str(self.paid), "orders": self.orders, "points": self.points}
@@ -109,7 +120,8 @@ def figures_of(program: LoyaltyProgram, tiers: list[Tier], now: dt.datetime, *, 
 
     ``accounts`` (``{member_id: account_id}`` of those members) reads the ledger by account. With
     ``cover``, the same aggregates also fill it with every figure from the window's start on,
-    ``now`` or later (what an account's stored upper bound starts from), in the same queries.
+    ``now`` or later, and the span of the facts' moments (what an account's stored figures start
+    from), in the same queries.
     """
     from siyu.loyalty.models import PointsEntry
 
@@ -118,8 +130,7 @@ def figures_of(program: LoyaltyProgram, tiers: list[Tier], now: dt.datetime, *, 
     wide = cover is not None
     # A stored bound holds every figure, whatever the thresholds now (a tier may be edited later);
     # the figures a decision is recorded with are those the thresholds use.
-    by_orders = any(t.min_paid_amount is not None or t.min_order_count is not None for t in tiers)
-    by_points = any(t.min_points_earned is not None for t in tiers)
+    by_orders, by_points = _measures(tiers)
     if wide or by_orders:
         orders = Order.objects.filter(_on("member_id", members), is_counted=True)
         if not wide:
@@ -136,7 +147,8 @@ def figures_of(program: LoyaltyProgram, tiers: list[Tier], now: dt.datetime, *, 
         if wide:
             until = Q(ordered_at__lte=now)
             sums = {"paid": Sum(net, filter=until), "count": Count("pk", filter=left & until),
-                    "paid_all": Sum(net), "count_all": Count("pk", filter=left)}
+                    "paid_all": Sum(net), "count_all": Count("pk", filter=left), "oldest": Min("ordered_at"),
+                    "newest": Max("ordered_at")}
         for row in orders.order_by().values("member_id").annotate(**sums).values_list("member_id", *sums):
             if by_orders:
                 figures[row[0]].paid = Decimal(row[1] or 0).quantize(Decimal("0.01"))
@@ -144,6 +156,7 @@ def figures_of(program: LoyaltyProgram, tiers: list[Tier], now: dt.datetime, *, 
             if wide:
                 cover.setdefault(row[0], Figures()).paid = Decimal(row[3] or 0).quantize(Decimal("0.01"))
                 cover[row[0]].orders = row[4]
+                cover[row[0]].widen(row[5], row[6])
     if wide or by_points:
         entries = PointsEntry.objects.filter(program=program, kind__in=[EntryKind.EARN, EntryKind.REVERSE])
         if not wide:
@@ -151,8 +164,8 @@ def figures_of(program: LoyaltyProgram, tiers: list[Tier], now: dt.datetime, *, 
         if since:
             entries = entries.filter(occurred_at__gte=since)
         points = F("amount") - F("debt_delta")
-        sums = {"points": Sum(points, filter=Q(occurred_at__lte=now)), "points_all": Sum(points)} if wide else {
-            "points": Sum(points)}
+        sums = {"points": Sum(points, filter=Q(occurred_at__lte=now)), "points_all": Sum(points),
+                "oldest": Min("occurred_at"), "newest": Max("occurred_at")} if wide else {"points": Sum(points)}
         if accounts is not None:
             member_of = {a: m for m, a in accounts.items()}
             grouped = entries.filter(among("account_id", sorted(member_of))).order_by().values("account_id")
@@ -164,7 +177,14 @@ def figures_of(program: LoyaltyProgram, tiers: list[Tier], now: dt.datetime, *, 
                 figures[member_id].points = int(row[1] or 0)
             if wide:
                 cover.setdefault(member_id, Figures()).points = int(row[2] or 0)
+                cover[member_id].widen(row[3], row[4])
     return figures
+
+
+def _measures(tiers: list[Tier]) -> tuple[bool, bool]:
+    """Whether the thresholds of ``tiers`` use the order figures, and the points."""
+    return (any(t.min_paid_amount is not None or t.min_order_count is not None for t in tiers),
+            any(t.min_points_earned is not None for t in tiers))
 
 
 def stored_bound(account, program: LoyaltyProgram, since: dt.datetime | None) -> Figures | None:
@@ -177,17 +197,47 @@ def stored_bound(account, program: LoyaltyProgram, since: dt.datetime | None) ->
     return Figures(paid=account.tier_paid, orders=account.tier_orders, points=account.tier_points)
 
 
-def add_order_to_bound(account, *, paid: Decimal, refunded: Decimal, ordered_at: dt.datetime) -> None:
-    """Ingestion saw a counted order of the account's member in its program (new or changed):
-    raise the stored bound by the order's whole current figures (counting a changed order twice
-    keeps it an upper bound; the next count makes it exact again)."""
+def exact_figures(account, program: LoyaltyProgram, tiers: list[Tier], since: dt.datetime | None,
+                  now: dt.datetime) -> Figures | None:
+    """The member's figures over the window from ``since`` to ``now`` as the account's stored
+    figures give them without counting, or None unless they are exact and every fact they count
+    lies inside the window (the figures a decision records, as :func:`figures_of` gives them)."""
+    bound = stored_bound(account, program, since)
+    if bound is None or not account.tier_figures_exact:
+        return None
+    oldest, newest = account.tier_figures_oldest, account.tier_figures_newest
+    if oldest is not None and ((since is not None and oldest < since) or newest > now):
+        return None
+    by_orders, by_points = _measures(tiers)
+    return Figures(paid=Decimal(bound.paid if by_orders else 0).quantize(Decimal("0.01")),
+                   orders=bound.orders if by_orders else 0, points=bound.points if by_points else 0)
+
+
+def add_order_to_bound(account, *, paid: Decimal, refunded: Decimal, ordered_at: dt.datetime, new: bool) -> None:
+    """Ingestion saw a counted order of the account's member in its program: raise the stored
+    bound by the order's whole current figures. A ``new`` order (inserted by the batch) keeps exact
+    figures exact; a changed one may be counted twice, which keeps them an upper bound, no longer
+    exact (see :func:`forget_exact_figures`); the next count makes them exact again."""
     if account.tier_figures_at is None:
         return
     if account.tier_figures_from is not ALL_HISTORY and ordered_at < account.tier_figures_from:
         return  # before the window of any later count
+    if not new:
+        forget_exact_figures(account)
     if refunded < paid:
         account.tier_paid += paid - refunded
         account.tier_orders += 1
+        if new:
+            account.tier_figures_oldest = min(ordered_at, account.tier_figures_oldest or ordered_at)
+            account.tier_figures_newest = max(ordered_at, account.tier_figures_newest or ordered_at)
+        account.unsaved = True
+
+
+def forget_exact_figures(account) -> None:
+    """An order the account's figures may count changed (amount, refund, status): they stay an
+    upper bound (figures only fall that way) but are no longer exact."""
+    if account.tier_figures_exact:
+        account.tier_figures_exact = False
         account.unsaved = True
 
 
@@ -307,9 +357,10 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
 
     Never downgrades: that waits for the retention period and :func:`evaluate_tiers`. With
     ``accounts`` (``{(program_id, member_id): account}``, locked by the caller, as ``lock_accounts``
-    returns them) a member whose stored bound reaches no higher tier is not counted, and the
-    members counted get their bound reset to the exact figures (in memory: the caller saves them
-    with :func:`save_tier_figures`). ``rows`` are the members' tier rows if the caller read them
+    returns them) a member whose stored bound reaches no higher tier is not counted, one whose
+    stored figures are exact is decided on them (:func:`exact_figures`), and the members counted
+    get their stored figures reset to the exact ones (in memory: the caller saves them with
+    :func:`save_tier_figures`). ``rows`` are the members' tier rows if the caller read them
     (:func:`member_tiers`): only the rows of the members who may climb are then locked (and read
     again). Returns the number of upgrades.
     """
@@ -330,17 +381,21 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
             program, ranked, {"in": sorted(ids)})
         top, entry = ranked[-1], entry_tier(ranked)
         since = window_start(program, now)
-        climbing = []
+        climbing, known = [], {}
         for m in sorted(ids):
             row = held.get(m)
             if row is not None and row.tier_id == top.pk:
                 continue  # members on the top tier cannot go higher
-            bound = stored_bound(accounts.get((program_id, m)) if accounts else None, program, since)
+            account = accounts.get((program_id, m)) if accounts else None
+            bound = stored_bound(account, program, since)
             if bound is not None:
                 reach = qualifying_tier(ranked, bound)
                 rank = row.tier.rank if row is not None else (entry.rank if entry else -1)
                 if reach is None or reach.rank <= rank:
                     continue  # even the upper bound of their figures reaches no higher tier
+                exact = exact_figures(account, program, ranked, since, now)
+                if exact is not None:
+                    known[m] = exact  # they climb: no need to count
             climbing.append(m)
         if not climbing:
             continue
@@ -349,17 +404,23 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
             climbing = [m for m in climbing if held.get(m) is None or held[m].tier_id != top.pk]
             if not climbing:
                 continue
-        mine = {m: accounts[(program_id, m)] for m in climbing if (program_id, m) in accounts} if accounts else {}
-        cover: dict[int, Figures] = {}
-        figures = figures_of(program, ranked, now, members={"in": climbing},
-                             accounts={m: a.pk for m, a in mine.items()} if len(mine) == len(climbing) else None,
-                             cover=cover if mine else None)
-        counted_at = timezone.now()  # what the database held then (``now`` may be another moment)
-        for m, account in mine.items():
-            exact = cover.get(m, Figures())
-            account.tier_figures_at, account.tier_figures_from = counted_at, since
-            account.tier_paid, account.tier_orders, account.tier_points = exact.paid, exact.orders, exact.points
-            account.unsaved = True
+        counting = [m for m in climbing if m not in known]
+        figures: dict[int, Figures] = {}
+        if counting:
+            mine = {m: accounts[(program_id, m)] for m in counting if (program_id, m) in accounts} if accounts else {}
+            cover: dict[int, Figures] = {}
+            figures = figures_of(program, ranked, now, members={"in": counting},
+                                 accounts={m: a.pk for m, a in mine.items()} if len(mine) == len(counting) else None,
+                                 cover=cover if mine else None)
+            counted_at = timezone.now()  # what the database held then (``now`` may be another moment)
+            for m, account in mine.items():
+                exact = cover.get(m, Figures())
+                account.tier_figures_at, account.tier_figures_from = counted_at, since
+                account.tier_paid, account.tier_orders, account.tier_points = exact.paid, exact.orders, exact.points
+                account.tier_figures_exact = True
+                account.tier_figures_oldest, account.tier_figures_newest = exact.oldest, exact.newest
+                account.unsaved = True
+        figures.update(known)
         _decide(program, ranked, {m: figures.get(m, Figures()) for m in climbing},
                 {m: held[m] for m in climbing if m in held}, now, downgrade=False, result=result)
     return result.upgraded
