@@ -225,9 +225,9 @@ def test_the_check_finds_entries_without_their_account_and_lots_without_their_en
     orphan = PointsEntry.objects.get(account=gone)
     lot = PointsLot.objects.get(account__member=member)
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {PointsAccount._meta.db_table} WHERE id = %s", [gone.pk])
-        cursor.execute(f"DELETE FROM {PointsLot._meta.db_table} WHERE entry_id = %s", [orphan.pk])
-        cursor.execute(f"DELETE FROM {PointsEntry._meta.db_table} WHERE id = %s", [lot.pk])
+        cursor.execute("DELETE FROM loyalty_pointsaccount WHERE id = %s", [gone.pk])
+        cursor.execute("DELETE FROM loyalty_pointslot WHERE entry_id = %s", [orphan.pk])
+        cursor.execute("DELETE FROM loyalty_pointsentry WHERE id = %s", [lot.pk])
 
     _checked, found = verify_ledger()
 
