@@ -54,10 +54,8 @@ def counted_the_window(queries) -> bool:
     return any("SUM" in q["sql"] and "loyalty_pointsentry" in q["sql"] for q in queries.captured_queries)
 
 
-def test_the_first_order_counts_the_window_and_later_orders_raise_the_bound(program, tiers, member):
-    with CaptureQueriesContext(connection) as first:
-        buy(member, "600.00", when=ago(3))
-    assert counted_the_window(first)
+def test_the_first_order_starts_the_bound_and_later_orders_raise_it(program, tiers, member):
+    buy(member, "600.00", when=ago(3))
     assert bound(member, program) == (Decimal("600.00"), 1, 600)
 
     with CaptureQueriesContext(connection) as second:
@@ -66,6 +64,21 @@ def test_the_first_order_counts_the_window_and_later_orders_raise_the_bound(prog
     assert not counted_the_window(second)  # 700 paid, 2 orders at most: no tier above 普卡 in reach
     assert bound(member, program) == (Decimal("700.00"), 2, 700)
     assert tier_code(member, program) == "normal"
+
+
+def test_a_new_account_of_a_member_with_earlier_orders_counts_them(program, tiers, member):
+    program.is_active = False
+    program.save()
+    buy(member, "600.00", when=ago(5))  # no active program: no account yet
+    program.is_active = True
+    program.save()
+
+    with CaptureQueriesContext(connection) as first:
+        buy(member, "500.00", when=ago(1))
+
+    assert counted_the_window(first)
+    assert tier_code(member, program) == "silver"  # 1,100 paid in the window, 600 of it before the account
+    assert bound(member, program) == (Decimal("1100.00"), 2, 500)
 
 
 def test_a_member_whose_exact_figures_reach_the_next_tier_is_upgraded_at_once_without_counting(

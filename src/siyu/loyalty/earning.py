@@ -52,6 +52,7 @@ from siyu.loyalty.tiers import (
     member_tiers,
     program_tiers,
     save_tier_figures,
+    start_exact_figures,
     upgrade_tiers,
 )
 from siyu.org.models import Store
@@ -174,6 +175,7 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
                               *((p, m) for p, m, *_ in seen), *changed])
     for pair in changed:
         forget_exact_figures(accounts[pair])
+    start_exact_figures(accounts.values(), index.programs, fresh, now)
     for program_id, member_id, paid, refunded, ordered_at, new in seen:
         if (program_id, member_id) in accounts:
             add_order_to_bound(accounts[(program_id, member_id)], paid=paid, refunded=refunded, ordered_at=ordered_at,

@@ -169,6 +169,8 @@ def _insert_accounts(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Lock
             f"ON CONFLICT (program_id, member_id) DO NOTHING RETURNING {', '.join(ACCOUNT_COLUMNS)}",
             [timezone.now(), [p for p, _m in pairs], [m for _p, m in pairs]])
         made = [LockedAccount(*row) for row in cursor.fetchall()]
+    for account in made:
+        account.created = True
     note_bulk_write(PointsAccount, len(made))
     return {(a.program_id, a.member_id): a for a in made}
 
@@ -205,12 +207,12 @@ class LockedAccount:
     ``tier_*`` are the stored upper bound of the member's tier figures, and whether it is exact
     (see ``siyu.loyalty.tiers``);
     ``unsaved`` says that the row moved in memory (balance, debt or tier figures) and must be
-    written (``save_accounts``).
+    written (``save_accounts``); ``created`` that this transaction inserted it (PostgreSQL).
     """
 
     __slots__ = ("balance", "debt", "member_id", "pk", "program_id", "tier_figures_at", "tier_figures_exact",
                  "tier_figures_from", "tier_figures_newest", "tier_figures_oldest", "tier_orders", "tier_paid",
-                 "tier_points", "unsaved")
+                 "tier_points", "unsaved", "created")
 
     def __init__(self, pk: int, program_id: int, member_id: int, balance: int, debt: int, tier_figures_at=None,
                  tier_figures_from=None, tier_paid=0, tier_orders=0, tier_points=0, tier_figures_exact=False,
@@ -220,7 +222,7 @@ class LockedAccount:
         self.tier_paid, self.tier_orders, self.tier_points = tier_paid, tier_orders, tier_points
         self.tier_figures_exact = tier_figures_exact
         self.tier_figures_oldest, self.tier_figures_newest = tier_figures_oldest, tier_figures_newest
-        self.unsaved = False
+        self.unsaved = self.created = False
 
     @property
     def id(self) -> int:
