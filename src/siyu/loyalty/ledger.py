@@ -210,9 +210,23 @@ class LockedAccount:
     written (``save_accounts``); ``created`` that this transaction inserted it (PostgreSQL).
     """
 
-    __slots__ = ("balance", "debt", "member_id", "pk", "program_id", "tier_figures_at", "tier_figures_exact",
-                 "tier_figures_from", "tier_figures_newest", "tier_figures_oldest", "tier_orders", "tier_paid",
-                 "tier_points", "unsaved", "created")
+    __slots__ = (
+        "balance",
+        "created",
+        "debt",
+        "member_id",
+        "pk",
+        "program_id",
+        "tier_figures_at",
+        "tier_figures_exact",
+        "tier_figures_from",
+        "tier_figures_newest",
+        "tier_figures_oldest",
+        "tier_orders",
+        "tier_paid",
+        "tier_points",
+        "unsaved",
+    )
 
     def __init__(self, pk: int, program_id: int, member_id: int, balance: int, debt: int, tier_figures_at=None,
                  tier_figures_from=None, tier_paid=0, tier_orders=0, tier_points=0, tier_figures_exact=False,
