@@ -186,6 +186,23 @@ def test_excluded_products_and_categories_take_their_share_out(program, member):
     assert balance(member, program) == (45, 0)
 
 
+def test_exclusions_take_the_same_share_of_an_order_read_back_from_the_database(program, member):
+    make_product("SKU-T", category="烟草")
+    gift_card = make_product("SKU-G")
+    PurchaseExclusion.objects.create(program=program, category="烟草")
+    PurchaseExclusion.objects.create(program=program, product=gift_card)
+    program.is_active = False
+    program.save()
+    row = buy(member, "180.00", lines=[{"sku": "SKU-T", "amount": "100.00"}, {"sku": "SKU-G", "amount": "50.00"},
+                                       {"sku": "SKU-OK", "amount": "50.00"}])  # SKU-OK unknown: no product
+    program.is_active = True
+    program.save()
+
+    earn_for_orders(order_ids=[Order.objects.get(external_id=row["external_id"]).pk])
+
+    assert balance(member, program) == (45, 0)
+
+
 # Refunds and closed orders ------------------------------------------------------------------------------
 
 def test_a_partial_refund_takes_back_its_share_of_the_points(program, member):

@@ -246,8 +246,10 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     note_bulk_write(Order, len(order_ids))
     lines, refunds = [], []
     for order_id, p in zip(order_ids, new_rows, strict=True):
-        lines.extend((order_id, line["line_no"], products.get(line["sku"]), line["sku"], line["name"],
-                      line["quantity"], line["unit_price"], line["amount"]) for line in p.lines)
+        for line in p.lines:
+            line["product_id"] = products.get(line["sku"])  # for earning too (NewOrder.lines)
+            lines.append((order_id, line["line_no"], line["product_id"], line["sku"], line["name"],
+                          line["quantity"], line["unit_price"], line["amount"]))
         refunds.extend((order_id, r["external_id"], r["amount"], r["refunded_at"], r["reason"]) for r in p.refunds)
     insert_rows(OrderLine, LINE_COLUMNS, lines)
     note_bulk_write(OrderLine, len(lines))  # the planner must see the lines of a bulk load
@@ -271,7 +273,7 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     # Points (积分) for the batch's orders, less their refunds; what is already done is skipped.
     earn_for_orders(order_ids=[o.pk for o, _ in updated], new_orders=[
         NewOrder(order_id, p.member_id, p.values["paid_amount"], p.values["is_counted"], p.values["ordered_at"],
-                 p.values["paid_at"], refunded, p.values["store_id"])
+                 p.values["paid_at"], refunded, p.values["store_id"], p.lines)
         for order_id, p, refunded in zip(order_ids, new_rows, _refunded(new_rows), strict=True)])
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.db.models import Q, Sum
@@ -89,7 +89,8 @@ def _in_chunks(queryset_for, ids) -> list:
 # Purchases --------------------------------------------------------------------------------------------
 
 class NewOrder(NamedTuple):
-    """An order the caller's transaction has just inserted, with what earning reads of it."""
+    """An order the caller's transaction has just inserted, with what earning reads of it: its
+    lines as mappings with ``product_id`` and ``amount`` (product exclusions), or None to read them."""
 
     pk: int
     member_id: int | None
@@ -99,6 +100,7 @@ class NewOrder(NamedTuple):
     paid_at: dt.datetime | None
     refunded_amount: Decimal
     store_id: int | None
+    lines: Sequence[Mapping[str, Any]] | None = None
 
     @classmethod
     def of(cls, order: Order) -> NewOrder:
@@ -193,7 +195,9 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
         members[program_id].add(member_id)
     tiers = program_tiers(members)
     rows = member_tiers(members=members, programs=index.programs, tiers=tiers)
-    pairs, again = _earn_purchases(counted, accounts, rows, tiers, now, result, fresh=fresh) if counted else ([], [])
+    lines = {o.pk: o.lines for o in new_orders if o.lines is not None}
+    pairs, again = _earn_purchases(counted, accounts, rows, tiers, now, result, fresh=fresh,
+                                   lines=lines) if counted else ([], [])
     reversible = sorted({*reversible, *again})  # re-sent orders: their refunds may have been amended
     if reversible:  # refunds that came with the orders, and paid orders now closed
         _reverse_orders(index, reversible, now, result, accounts=accounts)
@@ -229,14 +233,15 @@ def _earned(keys: set[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, int,
 
 
 def _earn_purchases(counted: list, accounts: dict, rows: dict, tiers: dict, now: dt.datetime, result: EarnResult,
-                    *, fresh: set[int]):
+                    *, fresh: set[int], lines: dict):
     """Post the purchase points of the ``counted`` orders that have not earned yet (their accounts
     locked by the caller, their tier ``rows`` read by it); returns the ``(program, member)`` pairs
     that bought and the ids of the orders that had already earned.
 
     The orders that already earned are read after the accounts were locked: a concurrent batch of
     the same orders waits for the lock and then sees them. The ``fresh`` orders (inserted by the
-    caller's transaction) cannot have earned and are not looked up.
+    caller's transaction) cannot have earned and are not looked up; the ``lines`` the caller gave
+    (``{order_id: NewOrder.lines}``) are not read either.
     """
     earned = _earned({(p.id, f"order:{pk}") for p, pk, *_ in counted if pk not in fresh})
     to_earn = [w for w in counted if (w[0].id, f"order:{w[1]}") not in earned]
@@ -245,7 +250,7 @@ def _earn_purchases(counted: list, accounts: dict, rows: dict, tiers: dict, now:
         return [], again
     programs = {w[0].id for w in to_earn}
     multiplier = _multipliers(programs, {w[2] for w in to_earn}, [w[5] for w in to_earn], rows=rows, tiers=tiers)
-    eligible = _eligible_amounts(programs, to_earn)
+    eligible = _eligible_amounts(programs, to_earn, lines)
     postings, pairs = [], []
     reason = _("purchase")
     days, expiry = {}, {}  # per program and business day: both depend on the day only
@@ -298,8 +303,9 @@ def _multipliers(programs: set[int], members: set[int], moments: list[dt.datetim
     return multiplier
 
 
-def _eligible_amounts(programs: set[int], to_earn: list) -> dict[int, Decimal]:
-    """``{order_id: paid amount less the share of excluded lines}`` for orders with exclusions."""
+def _eligible_amounts(programs: set[int], to_earn: list, lines: dict) -> dict[int, Decimal]:
+    """``{order_id: paid amount less the share of excluded lines}`` for orders with exclusions:
+    from the ``lines`` given (``{order_id: NewOrder.lines}``), else from the database."""
     products, categories = defaultdict(set), defaultdict(set)
     for program_id, product_id, category in PurchaseExclusion.objects.filter(program_id__in=programs).values_list(
             "program_id", "product_id", "category"):
@@ -307,12 +313,26 @@ def _eligible_amounts(programs: set[int], to_earn: list) -> dict[int, Decimal]:
             products[program_id].add(product_id)
         else:
             categories[program_id].add(category)
-    orders = defaultdict(list)
+    orders, given = defaultdict(list), defaultdict(list)
     for program, pk, *_rest in to_earn:
         if program.id in products or program.id in categories:
-            orders[program.id].append(pk)
+            (given if pk in lines else orders)[program.id].append(pk)
     paid = {pk: amount for _p, pk, _m, amount, *_ in to_earn}
     eligible = {}
+
+    def share(order_id: int, total: Decimal, out: Decimal) -> None:
+        eligible[order_id] = (paid[order_id] * (total - out) / total).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    for program_id, ids in given.items():
+        excluded = products[program_id]
+        if categories[program_id]:
+            excluded = excluded | set(Product.objects.filter(category__in=categories[program_id]).values_list(
+                "pk", flat=True))
+        for order_id in ids:
+            total = sum((line["amount"] for line in lines[order_id]), Decimal(0))
+            out = sum((line["amount"] for line in lines[order_id] if line["product_id"] in excluded), Decimal(0))
+            if out > 0 and total > 0:
+                share(order_id, total, out)
     for program_id, ids in orders.items():
         # Only the orders with an excluded line come back, with their lines' total and the excluded part.
         for chunk in chunked(sorted(ids), 1000):
@@ -324,8 +344,7 @@ def _eligible_amounts(programs: set[int], to_earn: list) -> dict[int, Decimal]:
                     total=Sum("amount"), out=Sum("amount", filter=excluded)).filter(
                     out__gt=0, total__gt=0).values_list("order_id", "total", "out")
             for order_id, total, out in found:
-                eligible[order_id] = (paid[order_id] * (total - out) / total).quantize(Decimal("0.01"),
-                                                                                       rounding=ROUND_HALF_UP)
+                share(order_id, total, out)
     return eligible
 
 

@@ -525,16 +525,22 @@ class TierChangeReason(models.TextChoices):
 
 
 class TierChange(models.Model):
-    """History of every tier change, with its reason and the figures it was decided on."""
+    """History of every tier change, with its reason and the figures it was decided on.
+
+    Written only beside the change of the member's tier row, whose own constraints check the same
+    program, member and tier: the history's keys have no database constraints and, but for the
+    member's, no indexes (ingestion writes a row for every upgrade, and each check and index cost
+    every row; ``PROTECT`` still guards programs, members and tiers with history).
+    """
 
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.PROTECT,
-                                related_name="+")
+                                related_name="+", db_index=False, db_constraint=False)
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT,
-                               related_name="tier_changes", db_index=False)
+                               related_name="tier_changes", db_index=False, db_constraint=False)
     from_tier = models.ForeignKey(Tier, verbose_name=_("from tier"), null=True, blank=True,
-                                  on_delete=models.PROTECT, related_name="+")
+                                  on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False)
     to_tier = models.ForeignKey(Tier, verbose_name=_("to tier"), null=True, blank=True,
-                                on_delete=models.PROTECT, related_name="+")
+                                on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False)
     reason = models.CharField(_("reason"), max_length=10, choices=TierChangeReason.choices)
     figures = models.JSONField(_("figures"), default=dict, blank=True)
     changed_at = models.DateTimeField(_("changed at"), db_index=True)
