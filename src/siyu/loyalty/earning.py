@@ -329,9 +329,8 @@ def _eligible_amounts(programs: set[int], to_earn: list, lines: dict) -> dict[in
             excluded = excluded | set(Product.objects.filter(category__in=categories[program_id]).values_list(
                 "pk", flat=True))
         for order_id in ids:
-            total = sum((line["amount"] for line in lines[order_id]), Decimal(0))
-            out = sum((line["amount"] for line in lines[order_id] if line["product_id"] in excluded), Decimal(0))
-            if out > 0 and total > 0:
+            out = [line["amount"] for line in lines[order_id] if line["product_id"] in excluded]
+            if out and (out := sum(out)) > 0 and (total := sum(line["amount"] for line in lines[order_id])) > 0:
                 share(order_id, total, out)
     for program_id, ids in orders.items():
         # Only the orders with an excluded line come back, with their lines' total and the excluded part.
