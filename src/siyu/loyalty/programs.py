@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from siyu.loyalty.models import ExpiryPolicy, LoyaltyProgram, MemberDayKind, ProgramScope, Rounding
 
+#: By the stored value (a choice compares and hashes as its value: no enum lookup per order).
 _ROUNDING = {Rounding.DOWN: ROUND_DOWN, Rounding.HALF_UP: ROUND_HALF_UP, Rounding.UP: ROUND_UP}
 
 
@@ -79,7 +80,7 @@ def points_for(program: LoyaltyProgram, amount: Decimal, multiplier: Decimal = D
     if amount <= 0:
         return 0
     exact = Decimal(amount) * Decimal(program.points_per_yuan) * Decimal(multiplier)
-    return int(exact.quantize(Decimal(1), rounding=_ROUNDING[Rounding(program.rounding)]))
+    return int(exact.quantize(Decimal(1), rounding=_ROUNDING[program.rounding]))
 
 
 def lot_expiry(program: LoyaltyProgram, earned_at: dt.datetime) -> dt.datetime | None:
