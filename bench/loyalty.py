@@ -264,7 +264,7 @@ def run_floor(args, orders, with_ledger) -> dict:
                                          "business_date", "actor", "created_at"])
     lot_sql = insert_sql(PointsLot, ["entry", "account", "amount", "remaining", "earned_at", "expires_at"])
     account_sql = insert_sql(PointsAccount, ["id", "program", "member", "balance", "debt", "tier_paid", "tier_orders",
-                                             "tier_points", "updated_at"])
+                                             "tier_points", "tier_figures_exact", "updated_at"])
     table = quote(PointsAccount._meta.db_table)
     balance_sql = f"UPDATE {table} SET {quote('balance')} = {quote('balance')} + %s, {quote('updated_at')} = %s " \
                   f"WHERE {quote('id')} = %s"
@@ -284,7 +284,7 @@ def run_floor(args, orders, with_ledger) -> dict:
                 moved[entry[2]] = moved.get(entry[2], 0) + entry[4]
             now = adapt(timezone.now())
             new = sorted(a for a in moved if a not in existing)
-            cursor.executemany(account_sql, [(a, program_of[a], member_of[a], moved[a], 0, 0, 0, 0, now) for a in new])
+            cursor.executemany(account_sql, [(a, program_of[a], member_of[a], moved[a], 0, 0, 0, 0, False, now) for a in new])
             existing.update(new)
             cursor.executemany(balance_sql, [(moved[a], now, a) for a in sorted(moved) if a not in new])
             cursor.executemany(entry_sql, batch["entries"])
