@@ -322,9 +322,12 @@ def update_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, add: 
         for part in chunked(rows, chunk_size):
             if vendor == "postgresql":
                 arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in [meta.pk, *columns])
+                # The keys again as a condition on the table: the planner then reads the rows by
+                # primary key, where the join alone hashed a scan of the whole table.
                 sql = (f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v(k, {', '.join(names)}) "  # noqa: S608
-                       f"WHERE {table}.{key} = v.k")
+                       f"WHERE {table}.{key} = v.k AND {table}.{key} = ANY(%s::{meta.pk.db_type(connection)}[])")
                 params = [*fixed_params, *(list(values) for values in zip(*part, strict=True))]
+                params.append(params[len(fixed_params)])
             else:
                 values = [adapt(value) if adapt and value is not None else value
                           for row in part for adapt, value in zip(adapters, row, strict=True)]
