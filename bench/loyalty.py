@@ -284,7 +284,8 @@ def run_floor(args, orders, with_ledger) -> dict:
                 moved[entry[2]] = moved.get(entry[2], 0) + entry[4]
             now = adapt(timezone.now())
             new = sorted(a for a in moved if a not in existing)
-            cursor.executemany(account_sql, [(a, program_of[a], member_of[a], moved[a], 0, 0, 0, 0, False, now) for a in new])
+            cursor.executemany(account_sql, [(a, program_of[a], member_of[a], moved[a], 0, 0, 0, 0, False, now)
+                                             for a in new])
             existing.update(new)
             cursor.executemany(balance_sql, [(moved[a], now, a) for a in sorted(moved) if a not in new])
             cursor.executemany(entry_sql, batch["entries"])
