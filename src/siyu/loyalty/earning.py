@@ -16,7 +16,7 @@ With no active program each service costs one query.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -184,7 +184,8 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
                               *((p, m) for p, m, *_ in seen), *changed])
     for pair in changed:
         forget_exact_figures(accounts[pair])
-    start_exact_figures(accounts.values(), index.programs, fresh, now)
+    start_exact_figures(accounts.values(), index.programs,
+                        Counter(o.member_id for o in new_orders if o.member_id is not None and o.is_counted), now)
     for program_id, member_id, paid, refunded, ordered_at, new in seen:
         if (program_id, member_id) in accounts:
             add_order_to_bound(accounts[(program_id, member_id)], paid=paid, refunded=refunded, ordered_at=ordered_at,

@@ -213,22 +213,21 @@ def exact_figures(account, program: LoyaltyProgram, tiers: list[Tier], since: dt
                    orders=bound.orders if by_orders else 0, points=bound.points if by_points else 0)
 
 
-def start_exact_figures(accounts: Iterable, programs: dict[int, LoyaltyProgram], new_orders: Iterable[int],
+def start_exact_figures(accounts: Iterable, programs: dict[int, LoyaltyProgram], new_orders: dict[int, int],
                         now: dt.datetime) -> None:
-    """Accounts this transaction created (``created``), of members whose every counted order is
-    among ``new_orders`` (inserted by it too): their stored figures start exact and empty, counted
-    now, so that adding those orders and the entries posted for them needs no count. (An account
-    has no entries before it exists; a member with any other counted order is counted as usual.)"""
+    """Accounts this transaction created (``created``), of members whose every counted order was
+    inserted by it too (``new_orders``: ``{member_id: how many}``): their stored figures start exact
+    and empty, counted now, so that adding those orders and the entries posted for them needs no
+    count. (An account has no entries before it exists; a member with any other counted order is
+    counted as usual.) One aggregate: each member's counted orders, the new ones included."""
     accounts = [a for a in accounts if getattr(a, "created", False) and a.tier_figures_at is None]
     if not accounts:
         return
-    orders = Order.objects.filter(among("member_id", sorted({a.member_id for a in accounts})), is_counted=True)
-    if new_orders := sorted(set(new_orders)):
-        orders = orders.exclude(among("pk", new_orders))
-    earlier = set(orders.order_by().values_list("member_id", flat=True).distinct())
+    held = dict(Order.objects.filter(among("member_id", sorted({a.member_id for a in accounts})), is_counted=True)
+                .order_by().values("member_id").annotate(n=Count("pk")).values_list("member_id", "n"))
     counted_at = timezone.now()
     for account in accounts:
-        if account.member_id not in earlier:
+        if held.get(account.member_id, 0) == new_orders.get(account.member_id, 0):
             account.tier_figures_at = counted_at
             account.tier_figures_from = window_start(programs[account.program_id], now)
             account.tier_figures_exact = True
