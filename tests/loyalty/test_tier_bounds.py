@@ -20,7 +20,7 @@ from siyu.loyalty.selectors import current_tier
 from siyu.members.merge import merge_members
 from siyu.members.models import Member
 from siyu.members.services import upsert_members
-from tests.factories import make_member, make_tier
+from tests.factories import make_brand, make_channel, make_member, make_store, make_tier
 from tests.loyalty.conftest import balance, buy
 
 pytestmark = pytest.mark.django_db
@@ -122,6 +122,40 @@ def test_a_closed_order_makes_the_next_climb_count_the_window(program, tiers, me
     assert counted_the_window(climb)  # the stored 600 is gone: 500 paid
     assert tier_code(member, program) == "normal"
     assert bound(member, program) == (Decimal("500.00"), 1, 500)
+
+
+def test_a_store_moving_to_another_brand_makes_every_account_count_afresh(
+        program, tiers, member, shop, django_capture_on_commit_callbacks):
+    buy(member, "600.00", when=ago(3))  # at sh-01, brand-a: the program's
+    other = make_channel("pos-sh-02", store=make_store("sh-02"))
+    store = shop.store
+    with django_capture_on_commit_callbacks(execute=True):
+        store.brand = make_brand("brand-b")  # the 600 no longer counts in brand-a's program
+        store.save()
+
+    with CaptureQueriesContext(connection) as climb:
+        buy(member, "500.00", when=ago(1), channel=other.code)
+
+    assert counted_the_window(climb)
+    assert tier_code(member, program) == "normal"  # 500 paid in brand-a's stores
+    assert bound(member, program) == (Decimal("500.00"), 1, 1100)  # the points earned stay the program's
+
+
+def test_a_brand_moving_to_another_group_touches_every_program(program, tiers, member,
+                                                               django_capture_on_commit_callbacks):
+    buy(member, "600.00", when=ago(3))
+    before = type(program).objects.get(pk=program.pk).updated_at
+    brand = member.store.brand
+    with django_capture_on_commit_callbacks(execute=True):
+        brand.name = "改名"  # not a move: nothing to recount
+        brand.save()
+    assert type(program).objects.get(pk=program.pk).updated_at == before
+
+    with django_capture_on_commit_callbacks(execute=True):
+        brand.group = type(brand.group).objects.create(code="group-b", name="集团 B")
+        brand.save()
+
+    assert type(program).objects.get(pk=program.pk).updated_at > before  # every stored figure counts afresh
 
 
 def test_an_order_that_left_the_window_makes_the_next_climb_count_it(program, tiers, member):
