@@ -388,59 +388,12 @@ def save_accounts(accounts: Iterable[LockedAccount]) -> int:
     """Write the (locked) ``accounts`` marked ``unsaved`` as they stand in memory: balance, debt and
     tier figures, one statement. Returns how many were written."""
     changed = sorted((a for a in accounts if a.unsaved), key=lambda a: a.pk)
-    if connection.vendor == "postgresql" and changed:
-        _save_accounts_pg(changed)
-    else:
-        update_rows(PointsAccount, ["balance", "debt", *TIER_FIGURES],
-                    [(a.pk, a.balance, a.debt, *(getattr(a, name) for name in TIER_FIGURES)) for a in changed],
-                    also={"updated_at": timezone.now()}, chunk_size=5000)
+    update_rows(PointsAccount, ["balance", "debt", *TIER_FIGURES],
+                [(a.pk, a.balance, a.debt, *(getattr(a, name) for name in TIER_FIGURES)) for a in changed],
+                also={"updated_at": timezone.now()}, chunk_size=5000)
     for a in changed:
         a.unsaved = False
     return len(changed)
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MICROSECOND = dt.timedelta(microseconds=1)
-
-
-def _joined(values) -> str:
-    """Numbers as one comma-separated text (None as an empty item: NULL)."""
-    return ",".join("" if v is None else str(v) for v in values)
-
-
-def _save_accounts_pg(changed: list[LockedAccount]) -> None:
-    """PostgreSQL: ``save_accounts``' one ``UPDATE … FROM unnest(…)``, each column sent as one text.
-
-    Binding a Python list makes psycopg quote every element on the client: for the 1,000 accounts
-    of a batch that took longer than the update (a list of datetimes ~14 ms, of decimals ~5–9 ms,
-    of ints ~2 ms). One joined text per column costs a ``str`` per value; times go as microseconds
-    since the epoch (exact), the server splits and casts.
-    """
-    q = connection.ops.quote_name
-    columns = ["balance", "debt", *TIER_FIGURES]
-    micros = {"tier_figures_at", "tier_figures_from", "tier_figures_oldest", "tier_figures_newest"}
-    types = {"tier_paid": "numeric", "tier_figures_exact": "boolean"}
-    values = [
-        f"timestamptz 'epoch' + v.{c} * interval '1 microsecond'" if c in micros else f"v.{c}"
-        for c in columns]
-    arrays = ", ".join(f"string_to_array(%s, ',', '')::{types.get(c, 'bigint')}[]" for c in ["id", *columns])
-    sql = (f"UPDATE {q(PointsAccount._meta.db_table)} AS a SET "  # noqa: S608 (quoted names, placeholders)
-           + ", ".join(f"{q(c)} = {v}" for c, v in zip(columns, values, strict=True))
-           + f", {q('updated_at')} = %s FROM unnest({arrays}) AS v(id, {', '.join(columns)}) "
-           # The ids again as a condition on the accounts: they are then read by primary key, where the
-           # join alone hashed a scan of every account (8.0 → 4.5 ms for 800 of the bench's 20,000).
-           "WHERE a.id = v.id AND a.id = ANY(string_to_array(%s, ',')::bigint[])")
-
-    def text(column: str) -> str:
-        if column in micros:
-            return _joined(None if (t := getattr(a, column)) is None else (t - _EPOCH) // _MICROSECOND
-                           for a in changed)
-        return _joined(getattr(a, column) for a in changed)
-
-    ids = _joined(a.pk for a in changed)
-    params = [timezone.now(), ids, *(text(c) for c in columns), ids]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
 
 
 def _tier_points(entries: list[_Entry], accounts) -> dict[int, list]:
