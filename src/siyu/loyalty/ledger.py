@@ -367,8 +367,7 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
                 points, oldest, newest = figures[a]
                 account = accounts[a]
                 account.tier_points += points
-                account.tier_figures_oldest = min(oldest, account.tier_figures_oldest or oldest)
-                account.tier_figures_newest = max(newest, account.tier_figures_newest or newest)
+                widen_tier_span(account, oldest, newest)
         if defer:
             for a in changed:
                 accounts[a].balance, accounts[a].debt, accounts[a].unsaved = balance[a], debt[a], True
@@ -394,6 +393,12 @@ def save_accounts(accounts: Iterable[LockedAccount]) -> int:
     for a in changed:
         a.unsaved = False
     return len(changed)
+
+
+def widen_tier_span(account, oldest: dt.datetime, newest: dt.datetime) -> None:
+    """The account's stored tier figures now also count facts from ``oldest`` to ``newest``."""
+    account.tier_figures_oldest = min(oldest, account.tier_figures_oldest or oldest)
+    account.tier_figures_newest = max(newest, account.tier_figures_newest or newest)
 
 
 def _tier_points(entries: list[_Entry], accounts) -> dict[int, list]:

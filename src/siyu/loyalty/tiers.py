@@ -43,7 +43,7 @@ from django.utils.translation import gettext as _
 from siyu.commerce.models import Order
 from siyu.core.db import among, insert_rows, note_bulk_write, update_rows
 from siyu.core.errors import Conflict, ValidationError
-from siyu.loyalty.ledger import lock_accounts
+from siyu.loyalty.ledger import lock_accounts, widen_tier_span
 from siyu.loyalty.models import (
     EntryKind,
     LoyaltyProgram,
@@ -249,8 +249,7 @@ def add_order_to_bound(account, *, paid: Decimal, refunded: Decimal, ordered_at:
         account.tier_paid += paid - refunded
         account.tier_orders += 1
         if new:
-            account.tier_figures_oldest = min(ordered_at, account.tier_figures_oldest or ordered_at)
-            account.tier_figures_newest = max(ordered_at, account.tier_figures_newest or ordered_at)
+            widen_tier_span(account, ordered_at, ordered_at)
         account.unsaved = True
 
 
