@@ -10,7 +10,7 @@ Runs on whatever database ``SIYU_DATABASE_URL`` names, in a throwaway test datab
    on empty order tables with loyalty *on* (one brand program: three tiers with points
    multipliers, a weekly member day, ten excluded products, year-end expiry); order lines/s of
    each and the overhead of loyalty. **Floor**: the same orders and lines plus the ledger rows
-   the service wrote (entries, lots, new accounts and balance updates) by plain ``executemany``
+   the service wrote (entries with their lots, new accounts and balance updates) by plain ``executemany``
    per batch with nothing resolved or computed; also the orders alone (``floor_orders_only``),
    so ``floor_overhead_pct`` is what the ledger rows cost at the least.
 2. **tiers**: ``evaluate_tiers(program=…, now=…)`` over every member 31 days later (past the
@@ -174,10 +174,10 @@ def ingest_orders(args, orders, *, profile: bool) -> dict:
 def loyalty_counts(program) -> dict:
     from django.db.models import Sum
 
-    from siyu.loyalty.models import MemberTier, PointsAccount, PointsEntry, PointsLot, TierChange
+    from siyu.loyalty.models import MemberTier, PointsAccount, PointsEntry, TierChange
 
     return {"entries": PointsEntry.objects.filter(program=program).count(),
-            "lots": PointsLot.objects.filter(account__program=program).count(),
+            "lots": PointsEntry.objects.filter(program=program, remaining__isnull=False).count(),
             "accounts": PointsAccount.objects.filter(program=program).count(),
             "points": PointsAccount.objects.filter(program=program).aggregate(s=Sum("balance"))["s"] or 0,
             "member_tiers": MemberTier.objects.filter(program=program).count(),
@@ -193,50 +193,45 @@ def flush_loyalty() -> None:
         PointsAccount,
         PointsAllocation,
         PointsEntry,
-        PointsLot,
         TierChange,
     )
 
-    tables = [m._meta.db_table for m in (PointsAllocation, PointsLot, PointsEntry, PointsAccount, MemberTier,
-                                         TierChange)]
+    tables = [m._meta.db_table for m in (PointsAllocation, PointsEntry, PointsAccount, MemberTier, TierChange)]
     connection.ops.execute_sql_flush(connection.ops.sql_flush(no_style(), tables, allow_cascade=True))
 
 
 def ledger_rows(args, orders):
-    """The entries, lots and accounts the service wrote, per floor batch (by the order's position)."""
+    """The entries (with their lots) and accounts the service wrote, per floor batch (by the order's position)."""
     from django.db import connection
 
     from siyu.commerce.models import Order
-    from siyu.loyalty.models import PointsAccount, PointsEntry, PointsLot
+    from siyu.loyalty.models import PointsAccount, PointsEntry
 
     position = {ext: n for n, ext in enumerate(o["external_id"] for o in orders)}
     order_at = {pk: position[ext] for pk, ext in Order.objects.values_list("pk", "external_id")}
     adapt = connection.ops.adapt_datetimefield_value
     adapt_date = connection.ops.adapt_datefield_value
-    lots = {e: (e, a, amount, remaining, adapt(earned), adapt(expires)) for e, a, amount, remaining, earned, expires
-            in PointsLot.objects.values_list("entry_id", "account_id", "amount", "remaining", "earned_at",
-                                             "expires_at")}
     member_of = dict(PointsAccount.objects.values_list("pk", "member_id"))
     program_of = dict(PointsAccount.objects.values_list("pk", "program_id"))
     batches = {}
     for row in PointsEntry.objects.order_by("pk").values_list(
             "pk", "program_id", "account_id", "kind", "amount", "debt_delta", "reason", "source_type", "source_id",
-            "idempotency_key", "occurred_at", "business_date", "actor", "created_at"):
+            "idempotency_key", "occurred_at", "business_date", "actor", "created_at", "remaining", "expires_at"):
         assert row[7] == "order", row  # the bench's orders earn and nothing else
         n = order_at[int(row[8])]
-        batch = batches.setdefault(n // args.batch, {"entries": [], "lots": []})
-        batch["entries"].append((*row[:10], adapt(row[10]), adapt_date(row[11]), row[12], adapt(row[13])))
-        batch["lots"].append(lots[row[0]])
+        batch = batches.setdefault(n // args.batch, {"entries": []})
+        batch["entries"].append((*row[:10], adapt(row[10]), adapt_date(row[11]), row[12], adapt(row[13]), row[14],
+                                 adapt(row[15])))
     return batches, member_of, program_of
 
 
 def run_floor(args, orders, with_ledger) -> dict:
-    """ingest.py's executemany floor, plus (``with_ledger``) the entries, lots and account writes."""
+    """ingest.py's executemany floor, plus (``with_ledger``) the entries (with their lots) and account writes."""
     from django.db import connection, transaction
     from django.utils import timezone
 
     from siyu.commerce.models import Channel, Order, OrderLine, Product
-    from siyu.loyalty.models import PointsAccount, PointsEntry, PointsLot
+    from siyu.loyalty.models import PointsAccount, PointsEntry
     from siyu.members.models import Identity
 
     ledger, member_of, program_of = with_ledger or ({}, {}, {})
@@ -261,8 +256,7 @@ def run_floor(args, orders, with_ledger) -> dict:
                                       "amount"])
     entry_sql = insert_sql(PointsEntry, ["id", "program", "account", "kind", "amount", "debt_delta", "reason",
                                          "source_type", "source_id", "idempotency_key", "occurred_at",
-                                         "business_date", "actor", "created_at"])
-    lot_sql = insert_sql(PointsLot, ["entry", "account", "amount", "remaining", "earned_at", "expires_at"])
+                                         "business_date", "actor", "created_at", "remaining", "expires_at"])
     account_sql = insert_sql(PointsAccount, ["id", "program", "member", "balance", "debt", "tier_paid", "tier_orders",
                                              "tier_points", "tier_figures_exact", "updated_at"])
     table = quote(PointsAccount._meta.db_table)
@@ -289,7 +283,6 @@ def run_floor(args, orders, with_ledger) -> dict:
             existing.update(new)
             cursor.executemany(balance_sql, [(moved[a], now, a) for a in sorted(moved) if a not in new])
             cursor.executemany(entry_sql, batch["entries"])
-            cursor.executemany(lot_sql, batch["lots"])
     seconds = time.perf_counter() - started
     assert Order.objects.count() == len(order_rows) and OrderLine.objects.count() == lines
     return {"seconds": round(seconds, 2), "orders_per_s": round(len(order_rows) / seconds),

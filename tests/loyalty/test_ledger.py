@@ -13,7 +13,7 @@ from django.utils import translation
 from siyu.core.errors import Conflict, ValidationError
 from siyu.core.models import AuditEntry
 from siyu.loyalty.ledger import adjust_points, expire_points, spend_points, verify_ledger
-from siyu.loyalty.models import EntryKind, ExpiryPolicy, PointsAccount, PointsEntry, PointsLot
+from siyu.loyalty.models import EntryKind, ExpiryPolicy, PointsAccount, PointsAllocation, PointsEntry
 from siyu.members.merge import merge_members
 from tests.factories import make_brand, make_member, make_program
 from tests.loyalty.conftest import NOW, balance, buy
@@ -27,8 +27,8 @@ def spend(member, program, amount, key="s-1", **extra):
 
 
 def lots(member, program) -> list[tuple[int, int]]:
-    return list(PointsLot.objects.filter(account__member=member, account__program=program).order_by("earned_at")
-                .values_list("amount", "remaining"))
+    return list(PointsEntry.objects.filter(account__member=member, account__program=program, remaining__isnull=False)
+                .order_by("occurred_at").values_list("amount", "remaining"))
 
 
 # Spending --------------------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_points_expire_n_days_after_the_business_day_they_were_earned(program, m
     program.save()
     buy(member, "10.00", when=dt.datetime(2026, 5, 1, 15, 0, tzinfo=dt.UTC))  # 23:00 on 1 May in Shanghai
 
-    assert PointsLot.objects.get().expires_at == dt.datetime(2026, 5, 31, 16, 0, tzinfo=dt.UTC)  # 1 June 00:00
+    assert PointsEntry.objects.get().expires_at == dt.datetime(2026, 5, 31, 16, 0, tzinfo=dt.UTC)  # 1 June 00:00
 
 
 def test_expiring_every_lot_keeps_the_ledger_exact(program, member):
@@ -195,47 +195,47 @@ def test_the_check_command_reports_a_tampered_balance_and_fails(program, member,
     assert "1 accounts checked" in str(error.value)
 
 
-def test_the_check_finds_an_entry_or_a_lot_whose_copied_columns_disagree(program, member):
-    # An entry's program and a lot's account are copies without a constraint of their own.
-    other = make_member(store=member.store)
+def test_the_check_finds_an_entry_whose_program_is_not_its_accounts(program, member):
+    # An entry's program is a copy of its account's, without a constraint of its own.
     buy(member, "10.00")
-    buy(other, "20.00")
-    mine, theirs = PointsAccount.objects.get(member=member), PointsAccount.objects.get(member=other)
-    lot = PointsLot.objects.get(account=mine)
-    PointsLot.objects.filter(pk=lot.pk).update(account=theirs)
-    elsewhere = make_program("other", brand=make_brand("brand-b"))
-    entry = PointsEntry.objects.get(account=theirs)
-    PointsEntry.objects.filter(pk=entry.pk).update(program=elsewhere)
+    mine = PointsAccount.objects.get(member=member)
+    entry = PointsEntry.objects.get(account=mine)
+    PointsEntry.objects.filter(pk=entry.pk).update(program=make_program("other", brand=make_brand("brand-b")))
 
     _checked, found = verify_ledger()
 
-    problems = {(m.account_id, m.problem) for m in found}
-    assert (mine.pk, f"lot {lot.pk}: account ≠ its entry's") in problems
-    assert (theirs.pk, f"entry {entry.pk}: program ≠ the account's") in problems
-    assert {(m.account_id, m.problem) for m in verify_ledger(program=program)[1]} >= {
-        (mine.pk, f"lot {lot.pk}: account ≠ its entry's"), (theirs.pk, f"entry {entry.pk}: program ≠ the account's")}
+    assert (mine.pk, f"entry {entry.pk}: program ≠ the account's") in {(m.account_id, m.problem) for m in found}
+    assert (mine.pk, f"entry {entry.pk}: program ≠ the account's") in {
+        (m.account_id, m.problem) for m in verify_ledger(program=program)[1]}
 
 
-def test_the_check_finds_entries_without_their_account_and_lots_without_their_entry(program, member):
-    # Neither key has a database constraint (each would cost a check per ledger row at commit).
+def test_the_check_finds_entries_without_their_account(program, member):
+    # The key has no database constraint (it would cost a check per ledger row at commit).
     other = make_member(store=member.store)
     buy(member, "10.00")
     buy(other, "20.00")
     gone = PointsAccount.objects.get(member=other)
     orphan = PointsEntry.objects.get(account=gone)
-    lot = PointsLot.objects.get(account__member=member)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM loyalty_pointsaccount WHERE id = %s", [gone.pk])
-        cursor.execute("DELETE FROM loyalty_pointslot WHERE entry_id = %s", [orphan.pk])
-        cursor.execute("DELETE FROM loyalty_pointsentry WHERE id = %s", [lot.pk])
 
     _checked, found = verify_ledger()
 
-    problems = {(m.account_id, m.problem, m.cached, m.ledger) for m in found}
-    assert (gone.pk, f"entry {orphan.pk}: no such account", 0, 20) in problems
-    assert (lot.account_id, f"lot {lot.pk}: no such entry", 10, 0) in problems
-    assert {m.problem for m in verify_ledger(program=program)[1]} >= {
-        f"entry {orphan.pk}: no such account", f"lot {lot.pk}: no such entry"}
+    assert [(m.account_id, m.problem, m.cached, m.ledger) for m in found] == [
+        (gone.pk, f"entry {orphan.pk}: no such account", 0, 20)]
+    assert [m.problem for m in verify_ledger(program=program)[1]] == [f"entry {orphan.pk}: no such account"]
+
+
+def test_the_check_finds_a_lot_whose_remaining_points_disagree_with_what_was_drawn(program, member):
+    buy(member, "30.00")
+    spend(member, program, 10)
+    lot = PointsEntry.objects.get(kind=EntryKind.EARN)
+    PointsAllocation.objects.update(amount=4)
+
+    _checked, found = verify_ledger(program=program)
+
+    assert [(m.problem, m.cached, m.ledger) for m in found] == [
+        (f"lot {lot.pk}: amount − remaining ≠ Σ allocations", 10, 4)]
 
 
 # Member merges ---------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from siyu.commerce.services import record_orders
 from siyu.core.db import update_rows
 from siyu.loyalty.ledger import spend_points, verify_ledger
-from siyu.loyalty.models import PointsAccount, PointsAllocation, PointsEntry, PointsLot
+from siyu.loyalty.models import PointsAccount, PointsAllocation, PointsEntry
 from tests.factories import make_member
 from tests.loyalty.conftest import NOW, balance, buy, order_row
 
@@ -77,7 +77,7 @@ def test_saving_locked_accounts_writes_balances_and_tier_figures_exactly_in_one_
     assert not first.unsaved and not second.unsaved
 
 
-def test_a_batch_of_orders_writes_an_entry_and_a_lot_per_order_and_one_balance_per_member(program, member):
+def test_a_batch_of_orders_writes_an_entry_per_order_that_is_its_lot_and_one_balance_per_member(program, member):
     other = make_member(store=member.store)
     rows = [order_row(member, "10.00"), order_row(other, "20.00"), order_row(member, "30.00")]
 
@@ -85,10 +85,8 @@ def test_a_batch_of_orders_writes_an_entry_and_a_lot_per_order_and_one_balance_p
 
     assert not result.rejected
     entries = PointsEntry.objects.order_by("pk")
-    assert [(e.account.member_id, e.amount, e.kind) for e in entries] == [
-        (member.pk, 10, "earn"), (other.pk, 20, "earn"), (member.pk, 30, "earn")]
-    assert sorted(PointsLot.objects.values_list("entry_id", "amount", "remaining")) == [
-        (e.pk, e.amount, e.amount) for e in entries]
+    assert [(e.account.member_id, e.amount, e.kind, e.remaining) for e in entries] == [
+        (member.pk, 10, "earn", 10), (other.pk, 20, "earn", 20), (member.pk, 30, "earn", 30)]
     assert (balance(member, program), balance(other, program)) == ((40, 0), (20, 0))
     assert verify_ledger(program=program) == (2, [])
 
@@ -101,7 +99,9 @@ def test_a_spend_across_lots_updates_each_lot_and_records_each_allocation(progra
                          idempotency_key="r-1")
 
     assert (entry.pk, entry.amount) == (PointsEntry.objects.get(idempotency_key="r-1").pk, -25)
-    assert list(PointsLot.objects.order_by("earned_at").values_list("remaining", flat=True)) == [0, 0, 5]
+    assert list(PointsEntry.objects.filter(kind="earn").order_by("occurred_at").values_list(
+        "remaining", flat=True)) == [0, 0, 5]
+    assert PointsEntry.objects.get(pk=entry.pk).remaining is None  # a debit is no lot
     assert sorted(PointsAllocation.objects.filter(entry=entry).values_list("amount", flat=True)) == [5, 10, 10]
     assert balance(member, program) == (5, 0)
     assert verify_ledger(program=program) == (1, [])

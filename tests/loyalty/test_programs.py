@@ -66,7 +66,7 @@ def test_year_end_expiry_is_the_end_of_the_nth_year_in_the_programs_zone(db):
 # Console ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("page", ["loyaltyprogram", "tier", "benefit", "paidmembershipplan", "eventearnrule",
-                                  "purchaseexclusion", "pointsaccount", "pointsentry", "pointslot",
+                                  "purchaseexclusion", "pointsaccount", "pointsentry",
                                   "pointsallocation", "membertier", "tierchange", "paidmembership"])
 def test_every_loyalty_page_opens_in_the_console(client, superuser, program, member, page):
     buy(member, "10.00")

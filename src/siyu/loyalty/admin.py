@@ -17,7 +17,6 @@ from siyu.loyalty.models import (
     PointsAccount,
     PointsAllocation,
     PointsEntry,
-    PointsLot,
     PurchaseExclusion,
     Tier,
     TierChange,
@@ -90,21 +89,12 @@ class PointsAccountAdmin(ScopedMixin, LargeFactAdmin):
 class PointsEntryAdmin(ScopedMixin, LargeFactAdmin):
     scope_prefix = "account__member__"
     list_display = ["created_at", "account", "kind", "amount", "debt_delta", "reason", "source_type", "source_id",
-                    "occurred_at", "actor"]
+                    "occurred_at", "remaining", "expires_at", "actor"]
     list_select_related = ["account"]
     list_filter = [("kind", ChoicesDropdownFilter), ("source_type", ChoicesDropdownFilter),
                    ("program", RelatedDropdownFilter)]
     search_fields = ["account__member__code", "idempotency_key"]
     ordering = ["-id"]
-
-
-@admin.register(PointsLot)
-class PointsLotAdmin(ScopedMixin, LargeFactAdmin):
-    scope_prefix = "account__member__"
-    list_display = ["entry", "account", "amount", "remaining", "earned_at", "expires_at"]
-    list_select_related = ["entry", "account"]
-    search_fields = ["account__member__code"]
-    ordering = ["-entry_id"]
 
 
 @admin.register(PointsAllocation)

@@ -1,11 +1,12 @@
-"""The points ledger (积分账本): every change of a balance is an entry, every credit a lot.
+"""The points ledger (积分账本): every change of a balance is an entry, and every credit is also a lot.
 
 One engine, :func:`post`, writes every kind of entry for a batch of postings against accounts
 the caller has locked (``lock_accounts``, always in primary-key order so that concurrent
 batches cannot deadlock):
 
-- a **credit** (earn, positive adjustment) adds an entry and a lot (with its expiry); if the
-  account owes points, a ``settle`` entry immediately takes the debt back out of the new lot;
+- a **credit** (earn, positive adjustment) adds an entry that is also a lot: its ``remaining``
+  points and their expiry; if the account owes points, a ``settle`` entry immediately takes the
+  debt back out of the new lot;
 - a **debit** (redeem, expire, reverse, negative adjustment) takes points from lots, the
   preferred ones first (a refund takes back its own order's points first), then those closest to
   expiry, and records an allocation per lot drawn from. A debit larger than the balance either
@@ -13,7 +14,7 @@ batches cannot deadlock):
   (reversals): no balance ever goes negative.
 
 Invariants, checked by :func:`verify_ledger` (``siyu loyalty_check``): for every account
-``balance = Σ entry.amount = Σ lot.remaining``, ``debt = Σ entry.debt_delta``, and every lot's
+``balance = Σ entry.amount = Σ entry.remaining``, ``debt = Σ entry.debt_delta``, and every lot's
 ``amount − remaining`` is the sum of its allocations.
 """
 
@@ -40,7 +41,6 @@ from siyu.loyalty.models import (
     PointsAccount,
     PointsAllocation,
     PointsEntry,
-    PointsLot,
     SourceType,
 )
 from siyu.loyalty.programs import business_date, lot_expiry
@@ -83,26 +83,27 @@ class _Lot:
 
 
 ENTRY_FIELDS = ("program_id", "account_id", "kind", "amount", "debt_delta", "reason", "source_type", "source_id",
-                "idempotency_key", "occurred_at", "business_date", "actor")
+                "idempotency_key", "occurred_at", "business_date", "actor", "remaining", "expires_at")
 
 
 class _Entry:
-    """A ledger entry on its way in: plain attributes (a model instance per row costs more than its insert)."""
+    """A ledger entry on its way in: plain attributes (a model instance per row costs more than its insert).
+    A credit's ``remaining`` is filled in when it is written (a later debit of the batch may draw on it)."""
 
     __slots__ = ("pk", *ENTRY_FIELDS, "created_at")
 
     def __init__(self, program_id, account_id, kind, amount, debt_delta, reason, source_type, source_id,
-                 idempotency_key, occurred_at, business_date, actor):  # ENTRY_FIELDS, spelt out: the hot path
+                 idempotency_key, occurred_at, business_date, actor, expires_at=None):  # spelt out: the hot path
         self.program_id, self.account_id, self.kind, self.amount = program_id, account_id, kind, amount
         self.debt_delta, self.reason, self.source_type, self.source_id = debt_delta, reason, source_type, source_id
         self.idempotency_key, self.occurred_at, self.business_date = idempotency_key, occurred_at, business_date
-        self.actor = actor
-        self.pk = self.created_at = None
+        self.actor, self.expires_at = actor, expires_at
+        self.pk = self.created_at = self.remaining = None
 
     def row(self) -> tuple:
         return (self.program_id, self.account_id, self.kind, self.amount, self.debt_delta, self.reason,
                 self.source_type, self.source_id, self.idempotency_key, self.occurred_at, self.business_date,
-                self.actor, self.created_at)
+                self.actor, self.remaining, self.expires_at, self.created_at)
 
 
 @dataclass
@@ -289,8 +290,8 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
     debtors = {p.account_id for p in fresh if p.amount is None or p.amount < 0}
     lots: dict[int, list[_Lot]] = defaultdict(list)
     for chunk in chunked(sorted(debtors), 500):
-        for row in _locked(PointsLot.objects.filter(among("account_id", chunk), remaining__gt=0)).values_list(
-                "entry_id", "account_id", "amount", "remaining", "earned_at", "expires_at"):
+        for row in _locked(PointsEntry.objects.filter(among("account_id", chunk), remaining__gt=0)).values_list(
+                "pk", "account_id", "amount", "remaining", "occurred_at", "expires_at"):
             lots[row[1]].append(_Lot(*row))
     new_lots: list[_Lot] = []
     allocations: list[tuple[_Entry, _Lot, int]] = []
@@ -299,10 +300,11 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
     program_of = {a: accounts[a].program_id for a in balance}
     entries = result.rows
 
-    def entry(p: Posting, kind: str, amount: int, debt_delta: int = 0, key: str = "", reason: str = "") -> _Entry:
+    def entry(p: Posting, kind: str, amount: int, debt_delta: int = 0, key: str = "", reason: str = "",
+              expires_at: dt.datetime | None = None) -> _Entry:
         made = _Entry(program_of[p.account_id], p.account_id, kind, amount, debt_delta, (reason or p.reason)[:200],
                       p.source_type, str(p.source_id)[:64], key or p.key, p.occurred_at, p.business_date,
-                      p.actor[:200])
+                      p.actor[:200], expires_at)
         entries.append(made)
         return made
 
@@ -329,7 +331,7 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
     for p in fresh:
         a = p.account_id
         if p.amount is not None and p.amount > 0:
-            credit = entry(p, p.kind, p.amount)
+            credit = entry(p, p.kind, p.amount, expires_at=p.expires_at)
             lot = _Lot(None, a, p.amount, p.amount, p.occurred_at, p.expires_at, credit=credit)
             new_lots.append(lot)
             lots[a].append(lot)
@@ -422,10 +424,13 @@ def _tier_points(entries: list[_Entry], accounts) -> dict[int, list]:
 
 
 def _save(entries: list[_Entry], new_lots: list[_Lot], allocations, lots) -> None:
-    """Entries, new lots and allocations by ``insert_rows`` (COPY on PostgreSQL), drawn lots by one update."""
+    """Entries (the new lots among them) and allocations by ``insert_rows`` (COPY on PostgreSQL), the
+    stored lots drawn on by one update."""
     now = timezone.now()
     for e in entries:
         e.created_at = now
+    for lot in new_lots:
+        lot.credit.remaining = lot.remaining
     rows = [e.row() for e in entries]
     if connection.features.can_return_rows_from_bulk_insert:
         for e, pk in zip(entries, insert_rows(PointsEntry, (*ENTRY_FIELDS, "created_at"), rows, returning=True),
@@ -443,16 +448,12 @@ def _save(entries: list[_Entry], new_lots: list[_Lot], allocations, lots) -> Non
                     keyed[key].pk = pk
     for lot in new_lots:
         lot.entry_id = lot.credit.pk
-    insert_rows(PointsLot, ("entry_id", "account_id", "amount", "remaining", "earned_at", "expires_at"),
-                [(lot.entry_id, lot.account_id, lot.amount, lot.remaining, lot.earned_at, lot.expires_at)
-                 for lot in new_lots])
     insert_rows(PointsAllocation, ("entry_id", "lot_id", "amount"),
                 [(debit.pk, lot.entry_id, amount) for debit, lot, amount in allocations])
-    update_rows(PointsLot, ["remaining"], [(lot.entry_id, lot.remaining) for pool in lots.values() for lot in pool
-                                           if lot.changed and lot.credit is None])
+    update_rows(PointsEntry, ["remaining"], [(lot.entry_id, lot.remaining) for pool in lots.values() for lot in pool
+                                             if lot.changed and lot.credit is None])
     if entries:
         note_bulk_write(PointsEntry, len(entries))
-        note_bulk_write(PointsLot, len(new_lots))
 
 
 # Single-member operations --------------------------------------------------------------------------
@@ -546,9 +547,9 @@ def expire_points(*, now: dt.datetime | None = None, program: LoyaltyProgram | N
     an expired lot has nothing left, so nothing expires twice. Returns the points expired.
     """
     now = now or timezone.now()
-    due = PointsLot.objects.filter(expires_at__lte=now, remaining__gt=0)
+    due = PointsEntry.objects.filter(expires_at__lte=now, remaining__gt=0)
     if program is not None:
-        due = due.filter(account__program=program)
+        due = due.filter(program=program)
     expired, after = 0, -1
     programs: dict[int, LoyaltyProgram] = {}
     while True:
@@ -572,7 +573,7 @@ def expire_points(*, now: dt.datetime | None = None, program: LoyaltyProgram | N
 # Merges ----------------------------------------------------------------------------------------------
 
 def merge_accounts(*, survivor_id: int, merged_id: int) -> int:
-    """Member merge hook: the merged member's accounts join the survivor's (entries and lots move).
+    """Member merge hook: the merged member's accounts join the survivor's (their entries move).
 
     Where both had an account in a program, balances and debts add up, and a debt is then settled
     from the balance (a ``settle`` entry), so that a debt is only ever owed with a zero balance.
@@ -588,7 +589,6 @@ def merge_accounts(*, survivor_id: int, merged_id: int) -> int:
         locked = lock_account_ids([account.pk, target.pk])
         source, target = locked[account.pk], locked[target.pk]
         PointsEntry.objects.filter(account_id=source.pk).update(account_id=target.pk)
-        PointsLot.objects.filter(account_id=source.pk).update(account_id=target.pk)
         PointsAccount.objects.filter(pk=target.pk).update(balance=F("balance") + source.balance,
                                                           debt=F("debt") + source.debt)
         PointsAccount.objects.filter(pk=source.pk).delete()
@@ -620,7 +620,7 @@ class Mismatch:
 
 def verify_ledger(*, program: LoyaltyProgram | None = None) -> tuple[int, list[Mismatch]]:
     """Compare every account's cached balance and debt with its ledger, lots and allocations, and
-    the ledger's copied columns (an entry's program, a lot's account) with what they copy.
+    the ledger's keys without database constraints (an entry's program and account) with what they name.
 
     Returns ``(accounts checked, mismatches)``. Set-based: one query per invariant, each
     returning only the offending rows.
@@ -629,11 +629,10 @@ def verify_ledger(*, program: LoyaltyProgram | None = None) -> tuple[int, list[M
     if program is not None:
         accounts = accounts.filter(program=program)
     entries = PointsEntry.objects.filter(account=OuterRef("pk")).order_by().values("account")
-    lots = PointsLot.objects.filter(account=OuterRef("pk")).order_by().values("account")
     ledger = accounts.annotate(
         sum_amount=Coalesce(Subquery(entries.annotate(s=Sum("amount")).values("s")), 0),
         sum_debt=Coalesce(Subquery(entries.annotate(s=Sum("debt_delta")).values("s")), 0),
-        sum_lots=Coalesce(Subquery(lots.annotate(s=Sum("remaining")).values("s")), 0),
+        sum_lots=Coalesce(Subquery(entries.annotate(s=Sum("remaining")).values("s")), 0),
     ).filter(~Q(balance=F("sum_amount")) | ~Q(debt=F("sum_debt")) | ~Q(balance=F("sum_lots"))
              | Q(balance__lt=0) | Q(debt__lt=0) | Q(balance__gt=0, debt__gt=0))
     found: list[Mismatch] = []
@@ -648,40 +647,28 @@ def verify_ledger(*, program: LoyaltyProgram | None = None) -> tuple[int, list[M
         if a.balance > 0 and a.debt > 0:
             found.append(Mismatch(a.pk, *label, "debt owed beside a balance", a.balance, a.debt))
     allocated = PointsAllocation.objects.filter(lot=OuterRef("pk")).order_by().values("lot")
-    lots_off = PointsLot.objects.annotate(
+    lots_off = PointsEntry.objects.filter(remaining__isnull=False).annotate(
         drawn=Coalesce(Subquery(allocated.annotate(s=Sum("amount")).values("s")), 0)
     ).exclude(remaining=F("amount") - F("drawn"))
     if program is not None:
-        lots_off = lots_off.filter(account__program=program)
-    for lot in lots_off.select_related("account__program").order_by("pk"):
-        found.append(Mismatch(lot.account_id, lot.account.program.code, lot.account.member_id,
-                              f"lot {lot.pk}: amount − remaining ≠ Σ allocations", lot.amount - lot.remaining,
-                              lot.drawn))
-    # The copied columns (no constraints of their own): an entry's program is its account's, a lot's
-    # account its credit entry's.
+        lots_off = lots_off.filter(program=program)
+    for pk, account_id, code, member_id, amount, remaining, drawn in lots_off.order_by("pk").values_list(
+            "pk", "account_id", "account__program__code", "account__member_id", "amount", "remaining", "drawn"):
+        found.append(Mismatch(account_id, code, member_id, f"lot {pk}: amount − remaining ≠ Σ allocations",
+                              amount - remaining, drawn))
+    # The keys without a database constraint: an entry's program is its account's (a copy), and its account exists.
     stray_entries = PointsEntry.objects.exclude(program_id=F("account__program_id"))
-    stray_lots = PointsLot.objects.exclude(account_id=F("entry__account_id"))
     if program is not None:
         stray_entries = stray_entries.filter(account__program=program)
-        stray_lots = stray_lots.filter(entry__account__program=program)
     for pk, account_id, code, member_id, program_id in stray_entries.order_by("pk").values_list(
             "pk", "account_id", "account__program__code", "account__member_id", "program_id"):
         found.append(Mismatch(account_id, code, member_id, f"entry {pk}: program ≠ the account's", program_id, 0))
-    for pk, account_id, code, member_id, copied in stray_lots.order_by("pk").values_list(
-            "pk", "entry__account_id", "entry__account__program__code", "entry__account__member_id", "account_id"):
-        found.append(Mismatch(account_id, code, member_id, f"lot {pk}: account ≠ its entry's", copied, account_id))
-    # The keys without a database constraint: an entry's account and a lot's credit entry exist.
     orphan_entries = PointsEntry.objects.filter(~Exists(PointsAccount.objects.filter(pk=OuterRef("account_id"))))
-    orphan_lots = PointsLot.objects.filter(~Exists(PointsEntry.objects.filter(pk=OuterRef("entry_id"))))
     if program is not None:
         orphan_entries = orphan_entries.filter(program=program)
-        orphan_lots = orphan_lots.filter(account__program=program)
     codes = dict(LoyaltyProgram.objects.values_list("pk", "code"))
     for pk, account_id, program_id, amount in orphan_entries.order_by("pk").values_list(
             "pk", "account_id", "program_id", "amount"):
         found.append(Mismatch(account_id, codes.get(program_id, ""), 0, f"entry {pk}: no such account", 0, amount))
-    for pk, account_id, code, member_id, remaining in orphan_lots.order_by("pk").values_list(
-            "pk", "account_id", "account__program__code", "account__member_id", "remaining"):
-        found.append(Mismatch(account_id, code, member_id, f"lot {pk}: no such entry", remaining, 0))
     return accounts.count(), found
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from siyu.loyalty.models import (
@@ -38,6 +38,12 @@ def ledger_page(member_id: int, program: LoyaltyProgram, *, before_id: int | Non
     if before_id is not None:
         entries = entries.filter(pk__lt=before_id)
     return list(entries.order_by("-pk")[:limit])
+
+
+def expiring_points(member_id: int, program: LoyaltyProgram, *, limit: int = 10) -> list[PointsEntry]:
+    """The member's lots with points left (credit entries), those expiring first first (never last)."""
+    return list(PointsEntry.objects.filter(program=program, account__member_id=member_id, remaining__gt=0)
+                .order_by(F("expires_at").asc(nulls_last=True), "pk")[:limit])
 
 
 def current_tier(member_id: int, program: LoyaltyProgram) -> Tier | None:

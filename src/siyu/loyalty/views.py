@@ -22,10 +22,11 @@ from siyu.console.base import scope_q
 from siyu.core.errors import SiyuError
 from siyu.loyalty.coupons import member_coupons
 from siyu.loyalty.ledger import adjust_points
-from siyu.loyalty.models import LoyaltyProgram, PointsLot, TierChange
+from siyu.loyalty.models import LoyaltyProgram, TierChange
 from siyu.loyalty.selectors import (
     active_paid_membership,
     current_tier,
+    expiring_points,
     ledger_page,
     member_benefits,
     points_account,
@@ -84,8 +85,7 @@ def member_loyalty_view(request: HttpRequest, member_id: int) -> HttpResponse:
             "tier": current_tier(member.pk, program),
             "paid": active_paid_membership(member.pk, program, now),
             "benefits": member_benefits(member.pk, program, now),
-            "expiring": list(PointsLot.objects.filter(account__program=program, account__member=member,
-                                                      remaining__gt=0).order_by("expires_at", "pk")[:10]),
+            "expiring": expiring_points(member.pk, program, limit=10),
             "ledger": ledger_page(member.pk, program, limit=LEDGER_ROWS),
             "tier_history": list(TierChange.objects.filter(program=program, member=member)
                                  .select_related("from_tier", "to_tier").order_by("-changed_at", "-pk")[:20]),
