@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from siyu.commerce.services import record_orders
-from siyu.core.db import update_rows
+from siyu.core.db import among, update_rows
 from siyu.loyalty.ledger import spend_points, verify_ledger
 from siyu.loyalty.models import PointsAccount, PointsAllocation, PointsEntry
 from tests.factories import make_member
@@ -36,6 +37,23 @@ def test_update_rows_moves_each_row_by_its_own_delta_in_one_statement(program):
     assert [a.updated_at == at for a in rows] == [True, False, True]
 
 
+def test_update_rows_and_among_carry_nulls_decimals_booleans_and_large_numbers(program):
+    made = accounts(program, 3)
+    at = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
+    big = 2**62 + 1
+
+    update_rows(PointsAccount, ["balance", "tier_paid", "tier_figures_exact", "tier_figures_at"], [
+        (made[0].pk, big, Decimal("12.34"), True, at), (made[1].pk, 0, Decimal("0.00"), False, None),
+        (made[2].pk, 7, Decimal("99999999.5"), False, at)])
+
+    rows = PointsAccount.objects.filter(among("pk", [a.pk for a in made])).order_by("pk").values_list(
+        "balance", "tier_paid", "tier_figures_exact", "tier_figures_at")
+    assert list(rows) == [(big, Decimal("12.34"), True, at), (0, Decimal("0.00"), False, None),
+                          (7, Decimal("99999999.50"), False, at)]
+    assert list(PointsAccount.objects.filter(among("balance", [big, None])).values_list("pk", flat=True)) == [
+        made[0].pk]
+
+
 def test_update_rows_sets_values_and_splits_into_chunks(program):
     made = accounts(program, 5)
 
@@ -49,8 +67,6 @@ def test_update_rows_sets_values_and_splits_into_chunks(program):
 
 
 def test_saving_locked_accounts_writes_balances_and_tier_figures_exactly_in_one_statement(program):
-    from decimal import Decimal
-
     from siyu.loyalty.ledger import lock_accounts, save_accounts
 
     made = accounts(program, 3)
