@@ -139,6 +139,7 @@ def ingest_orders(args, orders, *, profile: bool) -> dict:
             earning[0] += time.perf_counter() - started
 
     commerce.earn_for_orders = timed_earn
+    ingest.checkpoint()
     started = time.perf_counter()
     try:
         if profiler:
@@ -265,6 +266,7 @@ def run_floor(args, orders, with_ledger) -> dict:
     adapt = connection.ops.adapt_datetimefield_value
     existing = set()
     lines = sum(len(group) for group in line_rows)
+    ingest.checkpoint()
     started = time.perf_counter()
     for number, i in enumerate(range(0, len(order_rows), args.batch)):
         with transaction.atomic(), floor_cursor() as cursor:
