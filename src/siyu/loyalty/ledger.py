@@ -272,7 +272,8 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
     accounts. Raises ``Conflict(insufficient_points)`` before writing anything when a debit without
     ``into_debt`` asks for more than the balance. With ``defer`` (``LockedAccount`` rows only) the
     accounts' new balances stay in memory, marked ``unsaved``: the caller writes every account it
-    touched in one statement (``save_accounts``) once the batch is done.
+    touched in one statement (``save_accounts``) once the batch is done; and the new entries' ids
+    are not read back unless allocations name them (the caller counts the entries and their points).
     """
     result = PostResult()
     if existing is None:
@@ -358,7 +359,7 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
         balance[a] -= take
         debt[a] += debt_delta
 
-    _save(entries, new_lots, allocations, lots)
+    _save(entries, new_lots, allocations, lots, ids=not defer or bool(allocations))
     figures = _tier_points(entries, accounts)
     changed = [a for a in balance if (balance[a], debt[a]) != (accounts[a].balance, accounts[a].debt)
                or figures.get(a) or getattr(accounts[a], "unsaved", False)]
@@ -428,16 +429,19 @@ def _tier_points(entries: list[_Entry], accounts) -> dict[int, list]:
     return moved
 
 
-def _save(entries: list[_Entry], new_lots: list[_Lot], allocations, lots) -> None:
+def _save(entries: list[_Entry], new_lots: list[_Lot], allocations, lots, *, ids: bool) -> None:
     """Entries (the new lots among them) and allocations by ``insert_rows`` (COPY on PostgreSQL), the
-    stored lots drawn on by one update."""
+    stored lots drawn on by one update. With ``ids`` the entries learn their ids (a round trip to
+    draw them first on PostgreSQL, a lookup by key on MySQL)."""
     now = timezone.now()
     for e in entries:
         e.created_at = now
     for lot in new_lots:
         lot.credit.remaining = lot.remaining
     rows = [e.row() for e in entries]
-    if connection.features.can_return_rows_from_bulk_insert:
+    if not ids:
+        insert_rows(PointsEntry, (*ENTRY_FIELDS, "created_at"), rows)
+    elif connection.features.can_return_rows_from_bulk_insert:
         for e, pk in zip(entries, insert_rows(PointsEntry, (*ENTRY_FIELDS, "created_at"), rows, returning=True),
                          strict=True):
             e.pk = pk
