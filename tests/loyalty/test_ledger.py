@@ -14,6 +14,7 @@ from siyu.core.errors import Conflict, ValidationError
 from siyu.core.models import AuditEntry
 from siyu.loyalty.ledger import adjust_points, expire_points, spend_points, verify_ledger
 from siyu.loyalty.models import EntryKind, ExpiryPolicy, PointsAccount, PointsAllocation, PointsEntry
+from siyu.loyalty.selectors import expiring_points
 from siyu.members.merge import merge_members
 from tests.factories import make_brand, make_member, make_program
 from tests.loyalty.conftest import NOW, balance, buy
@@ -155,6 +156,21 @@ def test_points_expire_n_days_after_the_business_day_they_were_earned(program, m
     buy(member, "10.00", when=dt.datetime(2026, 5, 1, 15, 0, tzinfo=dt.UTC))  # 23:00 on 1 May in Shanghai
 
     assert PointsEntry.objects.get().expires_at == dt.datetime(2026, 5, 31, 16, 0, tzinfo=dt.UTC)  # 1 June 00:00
+
+
+def test_the_points_expiring_first_are_listed_first_and_spent_lots_not_at_all(program, member):
+    program.expiry_policy, program.expiry_n = ExpiryPolicy.DAYS, 30
+    program.save()
+    buy(member, "50.00", when=NOW - dt.timedelta(days=3))  # expires first: spent below
+    buy(member, "30.00", when=NOW - dt.timedelta(days=1))
+    program.expiry_policy = ExpiryPolicy.NONE
+    program.save()
+    buy(member, "20.00", when=NOW - dt.timedelta(days=2))  # earned earlier, but never expires
+    spend(member, program, 50)
+
+    listed = expiring_points(member.pk, program)
+
+    assert [(e.amount, e.remaining, e.expires_at is None) for e in listed] == [(30, 30, False), (20, 20, True)]
 
 
 def test_expiring_every_lot_keeps_the_ledger_exact(program, member):

@@ -41,7 +41,7 @@ def ledger_page(member_id: int, program: LoyaltyProgram, *, before_id: int | Non
 
 
 def expiring_points(member_id: int, program: LoyaltyProgram, *, limit: int = 10) -> list[PointsEntry]:
-    """The member's lots with points left (credit entries), those expiring first first (never last)."""
+    """The member's lots with points left (credit entries): soonest to expire first, never-expiring last."""
     return list(PointsEntry.objects.filter(program=program, account__member_id=member_id, remaining__gt=0)
                 .order_by(F("expires_at").asc(nulls_last=True), "pk")[:limit])
 
