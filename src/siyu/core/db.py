@@ -39,7 +39,7 @@ def id_list(ids: Sequence[int]) -> tuple[str, list]:
     run. The cast keeps the comparison of our ``bigint`` ids hashable (see :func:`among`).
     """
     if connection.vendor == "postgresql":
-        return "= ANY(%s::bigint[])", [list(ids)]
+        return "= ANY(%s::bigint[])", [array_text(ids) or list(ids)]
     return f"IN ({', '.join(['%s'] * len(ids))})", list(ids)
 
 
@@ -59,6 +59,12 @@ def array_text(values: Sequence) -> _ArrayText | None:
     if None in values:
         return _ArrayText("{" + ",".join("NULL" if v is None else str(v) for v in values) + "}")
     return _ArrayText("{" + ",".join(map(str, values)) + "}")
+
+
+def _pg_arrays(rows: Sequence[Sequence]) -> list:
+    """One array parameter per column of ``rows`` (for ``unnest``): text literals where
+    :func:`array_text` can render them, lists (bound in binary) otherwise."""
+    return [array_text(values) or list(values) for values in zip(*rows, strict=True)]
 
 
 class _Among(Lookup):
@@ -265,8 +271,7 @@ def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, retur
             sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(names)}) "  # noqa: S608
                    f"SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING")
             for part in chunked(rows, 5000):
-                _execute_binary(cursor, sql, [array_text(values) or list(values)
-                                              for values in zip(*part, strict=True)])
+                _execute_binary(cursor, sql, _pg_arrays(part))
             return ids
         adapters = [_adapter(column) for column in columns]
         verb = "INSERT IGNORE" if ignore_conflicts and connection.vendor == "mysql" else "INSERT"
@@ -359,7 +364,7 @@ def update_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, add: 
                 # primary key, where the join alone hashed a scan of the whole table.
                 sql = (f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v(k, {', '.join(names)}) "  # noqa: S608
                        f"WHERE {table}.{key} = v.k AND {table}.{key} = ANY(%s::{meta.pk.db_type(connection)}[])")
-                params = [*fixed_params, *(array_text(values) or list(values) for values in zip(*part, strict=True))]
+                params = [*fixed_params, *_pg_arrays(part)]
                 params.append(params[len(fixed_params)])
             else:
                 values = [adapt(value) if adapt and value is not None else value
