@@ -325,10 +325,7 @@ def _eligible_amounts(programs: set[int], to_earn: list, lines: dict) -> dict[in
         eligible[order_id] = (paid[order_id] * (total - out) / total).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
     for program_id, ids in given.items():
-        excluded = products[program_id]
-        if categories[program_id]:
-            excluded = excluded | set(Product.objects.filter(category__in=categories[program_id]).values_list(
-                "pk", flat=True))
+        excluded = _excluded_products(products[program_id], categories[program_id])
         for order_id in ids:
             out = [line["amount"] for line in lines[order_id] if line["product_id"] in excluded]
             if out and (out := sum(out)) > 0 and (total := sum(line["amount"] for line in lines[order_id])) > 0:
@@ -348,14 +345,20 @@ def _eligible_amounts(programs: set[int], to_earn: list, lines: dict) -> dict[in
     return eligible
 
 
+def _excluded_products(products: set[int], categories: set[str]) -> set[int]:
+    """The products a program excludes: those named, and those of the categories named."""
+    if not categories:
+        return products
+    return products | set(Product.objects.filter(category__in=categories).values_list("pk", flat=True))
+
+
 def _excluded_shares_pg(order_ids: list[int], products: set[int], categories: set[str]) -> list[tuple]:
     """PostgreSQL: ``(order_id, lines' total, excluded part)`` of the orders with an excluded line.
 
     One lateral aggregate per order over the ``order_id`` index: the planner, estimating from
     statistics that lag behind a bulk load, otherwise scans every line of every order.
     """
-    if categories:
-        products = products | set(Product.objects.filter(category__in=categories).values_list("pk", flat=True))
+    products = _excluded_products(products, categories)
     if not products:
         return []
     lines = connection.ops.quote_name(OrderLine._meta.db_table)
