@@ -197,13 +197,13 @@ def stored_bound(account, program: LoyaltyProgram, since: dt.datetime | None) ->
     return Figures(paid=account.tier_paid, orders=account.tier_orders, points=account.tier_points)
 
 
-def exact_figures(account, program: LoyaltyProgram, tiers: list[Tier], since: dt.datetime | None,
+def exact_figures(account, bound: Figures, tiers: list[Tier], since: dt.datetime | None,
                   now: dt.datetime) -> Figures | None:
     """The member's figures over the window from ``since`` to ``now`` as the account's stored
-    figures give them without counting, or None unless they are exact and every fact they count
-    lies inside the window (the figures a decision records, as :func:`figures_of` gives them)."""
-    bound = stored_bound(account, program, since)
-    if bound is None or not account.tier_figures_exact:
+    figures (``bound``, from :func:`stored_bound`) give them without counting, or None unless they
+    are exact and every fact they count lies inside the window (the figures a decision records, as
+    :func:`figures_of` gives them)."""
+    if not account.tier_figures_exact:
         return None
     oldest, newest = account.tier_figures_oldest, account.tier_figures_newest
     if oldest is not None and ((since is not None and oldest < since) or newest > now):
@@ -413,7 +413,7 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
                 rank = row.tier.rank if row is not None else (entry.rank if entry else -1)
                 if reach is None or reach.rank <= rank:
                     continue  # even the upper bound of their figures reaches no higher tier
-                exact = exact_figures(account, program, ranked, since, now)
+                exact = exact_figures(account, bound, ranked, since, now)
                 if exact is not None:
                     known[m] = exact  # they climb: no need to count
             climbing.append(m)
