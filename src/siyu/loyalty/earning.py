@@ -32,15 +32,12 @@ from siyu.core.db import among, chunked
 from siyu.events.models import Event
 from siyu.loyalty.ledger import Posting, existing_keys, lock_account_ids, lock_accounts, post
 from siyu.loyalty.models import (
-    Benefit,
-    BenefitKind,
     EntryKind,
     EventEarnRule,
     LoyaltyProgram,
     PaidMembership,
     PointsEntry,
     ProgramScope,
-    PurchaseExclusion,
     SourceType,
 )
 from siyu.loyalty.programs import (
@@ -57,7 +54,6 @@ from siyu.loyalty.tiers import (
     entry_tier,
     forget_exact_figures,
     member_tiers,
-    program_tiers,
     save_tier_figures,
     start_exact_figures,
     upgrade_tiers,
@@ -194,10 +190,10 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
     members = defaultdict(set)
     for program_id, member_id in [*((w[0].id, w[2]) for w in counted), *((s[0], s[1]) for s in seen)]:
         members[program_id].add(member_id)
-    tiers = program_tiers(members)
+    tiers = index.tiers
     rows = member_tiers(members=members, programs=index.programs, tiers=tiers)
     lines = {o.pk: o.lines for o in new_orders if o.lines is not None}
-    pairs, again = _earn_purchases(counted, accounts, rows, tiers, now, result, fresh=fresh,
+    pairs, again = _earn_purchases(index, counted, accounts, rows, now, result, fresh=fresh,
                                    lines=lines) if counted else ([], [])
     reversible = sorted({*reversible, *again})  # re-sent orders: their refunds may have been amended
     if reversible:  # refunds that came with the orders, and paid orders now closed
@@ -233,8 +229,8 @@ def _earned(keys: set[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, int,
     return found
 
 
-def _earn_purchases(counted: list, accounts: dict, rows: dict, tiers: dict, now: dt.datetime, result: EarnResult,
-                    *, fresh: set[int], lines: dict):
+def _earn_purchases(index: ProgramIndex, counted: list, accounts: dict, rows: dict, now: dt.datetime,
+                    result: EarnResult, *, fresh: set[int], lines: dict):
     """Post the purchase points of the ``counted`` orders that have not earned yet (their accounts
     locked by the caller, their tier ``rows`` read by it); returns the ``(program, member)`` pairs
     that bought and the ids of the orders that had already earned.
@@ -250,8 +246,8 @@ def _earn_purchases(counted: list, accounts: dict, rows: dict, tiers: dict, now:
     if not to_earn:
         return [], again
     programs = {w[0].id for w in to_earn}
-    multiplier = _multipliers(programs, {w[2] for w in to_earn}, [w[5] for w in to_earn], rows=rows, tiers=tiers)
-    eligible = _eligible_amounts(programs, to_earn, lines)
+    multiplier = _multipliers(index, programs, {w[2] for w in to_earn}, [w[5] for w in to_earn], rows=rows)
+    eligible = _eligible_amounts(index, to_earn, lines)
     postings, pairs = [], []
     reason = _("purchase")
     days, expiry = {}, {}  # per program and business day: both depend on the day only
@@ -273,19 +269,19 @@ def _earn_purchases(counted: list, accounts: dict, rows: dict, tiers: dict, now:
     return pairs, again
 
 
-def _multipliers(programs: set[int], members: set[int], moments: list[dt.datetime], *, rows: dict, tiers: dict):
+def _multipliers(index: ProgramIndex, programs: set[int], members: set[int], moments: list[dt.datetime], *,
+                 rows: dict):
     """``multiplier(program_id, member_id, at)``: the best points multiplier benefit the member holds
-    (their tier's — from their locked tier ``rows`` —, or an active paid membership's), 1 when there is none."""
-    tier_factor, plan_factor = defaultdict(lambda: ONE), defaultdict(lambda: ONE)
-    for tier_id, plan_id, factor in Benefit.objects.filter(
-            program_id__in=programs, kind=BenefitKind.POINTS_MULTIPLIER, is_active=True,
-            multiplier__isnull=False).values_list("tier_id", "paid_plan_id", "multiplier"):
-        table, key = (tier_factor, tier_id) if tier_id else (plan_factor, plan_id)
-        table[key] = max(table[key], Decimal(factor)) if key in table else Decimal(factor)
+    (their tier's — from their tier ``rows`` —, or an active paid membership's), 1 when there is none."""
+    tier_factor, plan_factor = {}, {}
+    for program_id in programs:
+        for tier_id, plan_id, factor in index.multipliers.get(program_id, ()):
+            table, key = (tier_factor, tier_id) if tier_id else (plan_factor, plan_id)
+            table[key] = max(table[key], factor) if key in table else factor
     if not tier_factor and not plan_factor:
         return lambda program_id, member_id, at: ONE
     held = {(p, m): row.tier_id for p, by_member in rows.items() for m, row in by_member.items()}
-    entry = {p: getattr(entry_tier(ranked), "pk", None) for p, ranked in tiers.items()}
+    entry = {p: getattr(entry_tier(index.tiers.get(p, [])), "pk", None) for p in programs}
     periods = defaultdict(list)
     if plan_factor:
         for p, m, start, end, plan in PaidMembership.objects.filter(
@@ -304,19 +300,14 @@ def _multipliers(programs: set[int], members: set[int], moments: list[dt.datetim
     return multiplier
 
 
-def _eligible_amounts(programs: set[int], to_earn: list, lines: dict) -> dict[int, Decimal]:
+def _eligible_amounts(index: ProgramIndex, to_earn: list, lines: dict) -> dict[int, Decimal]:
     """``{order_id: paid amount less the share of excluded lines}`` for orders with exclusions:
     from the ``lines`` given (``{order_id: NewOrder.lines}``), else from the database."""
-    products, categories = defaultdict(set), defaultdict(set)
-    for program_id, product_id, category in PurchaseExclusion.objects.filter(program_id__in=programs).values_list(
-            "program_id", "product_id", "category"):
-        if product_id:
-            products[program_id].add(product_id)
-        else:
-            categories[program_id].add(category)
+    if not index.exclusions:
+        return {}
     orders, given = defaultdict(list), defaultdict(list)
     for program, pk, *_rest in to_earn:
-        if program.id in products or program.id in categories:
+        if program.id in index.exclusions:
             (given if pk in lines else orders)[program.id].append(pk)
     paid = {pk: amount for _p, pk, _m, amount, *_ in to_earn}
     eligible = {}
@@ -325,18 +316,19 @@ def _eligible_amounts(programs: set[int], to_earn: list, lines: dict) -> dict[in
         eligible[order_id] = (paid[order_id] * (total - out) / total).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
     for program_id, ids in given.items():
-        excluded = _excluded_products(products[program_id], categories[program_id])
+        excluded = _excluded_products(*index.exclusions[program_id])
         for order_id in ids:
             out = [line["amount"] for line in lines[order_id] if line["product_id"] in excluded]
             if out and (out := sum(out)) > 0 and (total := sum(line["amount"] for line in lines[order_id])) > 0:
                 share(order_id, total, out)
     for program_id, ids in orders.items():
+        products, categories = index.exclusions[program_id]
         # Only the orders with an excluded line come back, with their lines' total and the excluded part.
         for chunk in chunked(sorted(ids), 1000):
             if connection.vendor == "postgresql":
-                found = _excluded_shares_pg(chunk, products[program_id], categories[program_id])
+                found = _excluded_shares_pg(chunk, products, categories)
             else:
-                excluded = Q(product_id__in=products[program_id]) | Q(product__category__in=categories[program_id])
+                excluded = Q(product_id__in=products) | Q(product__category__in=categories)
                 found = OrderLine.objects.filter(among("order_id", chunk)).order_by().values("order_id").annotate(
                     total=Sum("amount"), out=Sum("amount", filter=excluded)).filter(
                     out__gt=0, total__gt=0).values_list("order_id", "total", "out")
@@ -345,14 +337,14 @@ def _eligible_amounts(programs: set[int], to_earn: list, lines: dict) -> dict[in
     return eligible
 
 
-def _excluded_products(products: set[int], categories: set[str]) -> set[int]:
+def _excluded_products(products: frozenset[int], categories: frozenset[str]) -> frozenset[int]:
     """The products a program excludes: those named, and those of the categories named."""
     if not categories:
         return products
     return products | set(Product.objects.filter(category__in=categories).values_list("pk", flat=True))
 
 
-def _excluded_shares_pg(order_ids: list[int], products: set[int], categories: set[str]) -> list[tuple]:
+def _excluded_shares_pg(order_ids: list[int], products: frozenset[int], categories: frozenset[str]) -> list[tuple]:
     """PostgreSQL: ``(order_id, lines' total, excluded part)`` of the orders with an excluded line.
 
     One lateral aggregate per order over the ``order_id`` index: the planner, estimating from
@@ -513,9 +505,7 @@ def earn_for_events(*, event_ids: Iterable[int] = (), event_keys: Iterable[str] 
     index = active_programs()
     if not index:
         return result
-    rules = defaultdict(list)
-    for rule in EventEarnRule.objects.filter(program_id__in=list(index.programs), is_active=True).order_by("pk"):
-        rules[(rule.program_id, rule.event_kind)].append(rule)
+    rules = index.rules
     if not rules:
         return result
     now = now or timezone.now()

@@ -539,6 +539,24 @@ class TierChange(models.Model):
         return f"{self.member_id}: {self.from_tier_id} → {self.to_tier_id}"
 
 
+class ConfigurationStamp(models.Model):
+    """One row whose token changes whenever the configuration that earning reads changes: programs,
+    tiers, benefits, purchase exclusions and event rules. Database triggers (migration 0014) set a
+    new random token on every insert, update and delete of those tables, whatever wrote them (the
+    console, a bulk update, raw SQL), in the writer's transaction; ingestion keeps what it read of
+    the configuration for as long as the token it reads is the same (``programs.active_programs``).
+    A token is never reused, so a rolled-back change cannot pass for a later one."""
+
+    token = models.CharField(_("token"), max_length=36)
+
+    class Meta:
+        verbose_name = _("configuration stamp")
+        verbose_name_plural = _("configuration stamps")
+
+    def __str__(self) -> str:
+        return self.token
+
+
 class PaidMembershipStatus(models.TextChoices):
     ACTIVE = "active", _("active")
     EXPIRED = "expired", _("expired")

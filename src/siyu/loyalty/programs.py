@@ -7,9 +7,22 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 
+from django.db import connection
 from django.utils import timezone
 
-from siyu.loyalty.models import ExpiryPolicy, LoyaltyProgram, MemberDayKind, ProgramScope, Rounding
+from siyu.loyalty.models import (
+    Benefit,
+    BenefitKind,
+    ConfigurationStamp,
+    EventEarnRule,
+    ExpiryPolicy,
+    LoyaltyProgram,
+    MemberDayKind,
+    ProgramScope,
+    PurchaseExclusion,
+    Rounding,
+    Tier,
+)
 
 #: By the stored value (a choice compares and hashes as its value: no enum lookup per order).
 _ROUNDING = {Rounding.DOWN: ROUND_DOWN, Rounding.HALF_UP: ROUND_HALF_UP, Rounding.UP: ROUND_UP}
@@ -17,15 +30,25 @@ _ROUNDING = {Rounding.DOWN: ROUND_DOWN, Rounding.HALF_UP: ROUND_HALF_UP, Roundin
 
 @dataclass
 class ProgramIndex:
-    """The active programs, found by brand: the brand's own program, else its group's group-wide one.
+    """The active programs, found by brand: the brand's own program, else its group's group-wide one,
+    with what earning reads of them: ``tiers`` (by rank), points ``multipliers`` (``(tier_id,
+    paid_plan_id, factor)`` of the active multiplier benefits), purchase ``exclusions``
+    (``(product ids, categories)``) and the active event ``rules`` (by program and event kind), each
+    by program id.
 
     A fact with no brand (an order without a store, an event with no store, channel or owning
     store) belongs to the group-wide program when exactly one is active.
+
+    Shared between the batches of a process (see :func:`active_programs`): read it, never change it.
     """
 
     programs: dict[int, LoyaltyProgram] = field(default_factory=dict)
     by_brand: dict[int, LoyaltyProgram] = field(default_factory=dict)
     by_group: dict[int, LoyaltyProgram] = field(default_factory=dict)
+    tiers: dict[int, list[Tier]] = field(default_factory=dict)
+    multipliers: dict[int, list[tuple[int | None, int | None, Decimal]]] = field(default_factory=dict)
+    exclusions: dict[int, tuple[frozenset[int], frozenset[str]]] = field(default_factory=dict)
+    rules: dict[tuple[int, str], list[EventEarnRule]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.programs)
@@ -40,8 +63,33 @@ class ProgramIndex:
         return next(iter(self.by_group.values())) if len(self.by_group) == 1 else None
 
 
+#: ``{database alias: (configuration token, index)}``: the last index read, per database.
+_kept: dict[str, tuple[str, ProgramIndex]] = {}
+
+
 def active_programs() -> ProgramIndex:
-    """The active programs (one query; with no program configured, the only cost of earning)."""
+    """The active programs and what earning reads of them: one query while the configuration is
+    unchanged, the index being kept per process; with no program configured, the only cost of earning.
+
+    The configuration stamp (``models.ConfigurationStamp``) says whether it changed: triggers give
+    it a new random token with every write to the tables read here, in the writer's transaction. The
+    token is read before the configuration, so what is kept under a token is never older than the
+    token. A database without the stamp row (emptied by a test flush) is read every time.
+    """
+    stamp = connection.ops.quote_name(ConfigurationStamp._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT token FROM {stamp} WHERE id = 1")  # noqa: S608
+        row = cursor.fetchone()
+    kept = _kept.get(connection.alias)
+    if row is not None and kept is not None and kept[0] == row[0]:
+        return kept[1]
+    index = _read_programs()
+    if row is not None:
+        _kept[connection.alias] = (row[0], index)
+    return index
+
+
+def _read_programs() -> ProgramIndex:
     index = ProgramIndex()
     # Oldest first: if two active programs ever claim one brand, the first one keeps it.
     for program in LoyaltyProgram.objects.filter(is_active=True).order_by("-pk"):
@@ -50,6 +98,26 @@ def active_programs() -> ProgramIndex:
             index.by_group[program.group_id] = program
         else:
             index.by_brand[program.brand_id] = program
+    if not index.programs:
+        return index
+    active = list(index.programs)
+    for tier in Tier.objects.filter(program_id__in=active).order_by("program_id", "rank"):
+        index.tiers.setdefault(tier.program_id, []).append(tier)
+    for program_id, tier_id, plan_id, factor in Benefit.objects.filter(
+            program_id__in=active, kind=BenefitKind.POINTS_MULTIPLIER, is_active=True,
+            multiplier__isnull=False).order_by("pk").values_list("program_id", "tier_id", "paid_plan_id", "multiplier"):
+        index.multipliers.setdefault(program_id, []).append((tier_id, plan_id, Decimal(factor)))
+    products, categories = {}, {}
+    for program_id, product_id, category in PurchaseExclusion.objects.filter(program_id__in=active).values_list(
+            "program_id", "product_id", "category"):
+        if product_id:
+            products.setdefault(program_id, set()).add(product_id)
+        else:
+            categories.setdefault(program_id, set()).add(category)
+    index.exclusions = {p: (frozenset(products.get(p, ())), frozenset(categories.get(p, ())))
+                        for p in {*products, *categories}}
+    for rule in EventEarnRule.objects.filter(program_id__in=active, is_active=True).order_by("pk"):
+        index.rules.setdefault((rule.program_id, rule.event_kind), []).append(rule)
     return index
 
 
