@@ -241,8 +241,8 @@ def _earn_purchases(index: ProgramIndex, counted: list, accounts: dict, rows: di
     (``{order_id: NewOrder.lines}``) are not read either.
     """
     earned = _earned({(p.id, f"order:{pk}") for p, pk, *_ in counted if pk not in fresh})
-    to_earn = [w for w in counted if (w[0].id, f"order:{w[1]}") not in earned]
-    again = [w[1] for w in counted if (w[0].id, f"order:{w[1]}") in earned]
+    to_earn = [w for w in counted if (w[0].id, f"order:{w[1]}") not in earned] if earned else counted
+    again = [w[1] for w in counted if (w[0].id, f"order:{w[1]}") in earned] if earned else []
     if not to_earn:
         return [], again
     programs = {w[0].id for w in to_earn}
@@ -250,13 +250,12 @@ def _earn_purchases(index: ProgramIndex, counted: list, accounts: dict, rows: di
     eligible = _eligible_amounts(index, to_earn, lines)
     postings, pairs = [], []
     reason = _("purchase")
-    days, expiry = {}, {}  # per program and business day: both depend on the day only
+    days = {}  # per program and business day: the member-day multiplier and the lot's expiry
     for program, pk, member_id, paid, _counted, occurred in sorted(to_earn, key=lambda w: (w[5], w[1])):
         day = business_date(program, occurred)
-        if (program.id, day) not in days:
-            days[(program.id, day)] = member_day_multiplier(program, day)
-            expiry[(program.id, day)] = lot_expiry(program, occurred)
-        factor = multiplier(program.id, member_id, occurred) * days[(program.id, day)]
+        if (on_day := days.get((program.id, day))) is None:
+            on_day = days[(program.id, day)] = (member_day_multiplier(program, day), lot_expiry(program, occurred, day))
+        factor = multiplier(program.id, member_id, occurred) * on_day[0]
         points = _points_for(program, eligible.get(pk, paid), factor)
         pairs.append((program.id, member_id))
         if points <= 0:
@@ -264,7 +263,7 @@ def _earn_purchases(index: ProgramIndex, counted: list, accounts: dict, rows: di
         postings.append(Posting(
             account_id=accounts[(program.id, member_id)].pk, kind=EntryKind.EARN, amount=points, key=f"order:{pk}",
             reason=reason, source_type=SourceType.ORDER, source_id=str(pk), occurred_at=occurred,
-            business_date=day, expires_at=expiry[(program.id, day)]))
+            business_date=day, expires_at=on_day[1]))
     result.add(post(postings, {a.pk: a for a in accounts.values()}, now=now, existing=set(earned), defer=True))
     return pairs, again
 

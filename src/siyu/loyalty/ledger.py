@@ -334,10 +334,13 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
         a = p.account_id
         if p.amount is not None and p.amount > 0:
             credit = entry(p, p.kind, p.amount, expires_at=p.expires_at)
+            balance[a] += p.amount
+            if not debt[a] and a not in debtors:  # nothing of this call draws on it: no lot in memory
+                credit.remaining = p.amount
+                continue
             lot = _Lot(None, a, p.amount, p.amount, p.occurred_at, p.expires_at, credit=credit)
             new_lots.append(lot)
             lots[a].append(lot)
-            balance[a] += p.amount
             if debt[a]:
                 owed = min(debt[a], p.amount)
                 settle = entry(p, EntryKind.SETTLE, -owed, -owed, key=f"{p.key}:settle",

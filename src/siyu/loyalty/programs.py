@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 
 from django.db import connection
-from django.utils import timezone
 
 from siyu.loyalty.models import (
     Benefit,
@@ -122,8 +121,10 @@ def _read_programs() -> ProgramIndex:
 
 
 def business_date(program: LoyaltyProgram, moment: dt.datetime) -> dt.date:
-    """The calendar day of ``moment`` in the program's zone."""
-    return timezone.localtime(moment, program.zone).date()
+    """The calendar day of ``moment`` (aware) in the program's zone."""
+    if moment.tzinfo is None:  # astimezone() would take it for the server's local time
+        raise ValueError("business_date() needs an aware datetime")
+    return moment.astimezone(program.zone).date()
 
 
 def start_of_day(program: LoyaltyProgram, day: dt.date) -> dt.datetime:
@@ -151,16 +152,16 @@ def points_for(program: LoyaltyProgram, amount: Decimal, multiplier: Decimal = D
     return int(exact.quantize(Decimal(1), rounding=_ROUNDING[program.rounding]))
 
 
-def lot_expiry(program: LoyaltyProgram, earned_at: dt.datetime) -> dt.datetime | None:
-    """When points earned at ``earned_at`` expire (the first instant they are gone), or None.
+def lot_expiry(program: LoyaltyProgram, earned_at: dt.datetime, day: dt.date | None = None) -> dt.datetime | None:
+    """When points earned at ``earned_at`` (on business ``day``, if the caller knows it) expire (the
+    first instant they are gone), or None.
 
     ``year_end``: at the end of the Nth year after the year of earning (N = 1: points of 2026
     expire when 2027 ends). ``days``: at the end of the Nth business day after earning.
     """
+    if program.expiry_policy not in (ExpiryPolicy.YEAR_END, ExpiryPolicy.DAYS):
+        return None
+    day = day or business_date(program, earned_at)
     if program.expiry_policy == ExpiryPolicy.YEAR_END:
-        year = business_date(program, earned_at).year + program.expiry_n + 1
-        return dt.datetime(year, 1, 1, tzinfo=program.zone)
-    if program.expiry_policy == ExpiryPolicy.DAYS:
-        day = business_date(program, earned_at) + dt.timedelta(days=program.expiry_n + 1)
-        return start_of_day(program, day)
-    return None
+        return dt.datetime(day.year + program.expiry_n + 1, 1, 1, tzinfo=program.zone)
+    return start_of_day(program, day + dt.timedelta(days=program.expiry_n + 1))

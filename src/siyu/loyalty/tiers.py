@@ -402,6 +402,7 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
         top, entry = ranked[-1], entry_tier(ranked)
         since = window_start(program, now)
         climbing, known = [], {}
+        higher: dict[int, list[Tier]] = {}  # by rank: the tiers above it
         for m in sorted(ids):
             row = held.get(m)
             if row is not None and row.tier_id == top.pk:
@@ -409,9 +410,10 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
             account = accounts.get((program_id, m)) if accounts else None
             bound = stored_bound(account, program, since)
             if bound is not None:
-                reach = qualifying_tier(ranked, bound)
                 rank = row.tier.rank if row is not None else (entry.rank if entry else -1)
-                if reach is None or reach.rank <= rank:
+                if rank not in higher:
+                    higher[rank] = [t for t in ranked if t.rank > rank]
+                if not any(qualifies(t, bound) for t in higher[rank]):
                     continue  # even the upper bound of their figures reaches no higher tier
                 exact = exact_figures(account, bound, ranked, since, now)
                 if exact is not None:
