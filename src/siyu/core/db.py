@@ -207,6 +207,10 @@ def _adapter(field):
 
 
 def _json_adapter(field):
+    if connection.vendor == "postgresql" and field.encoder is None:
+        from psycopg.types.json import Jsonb
+
+        return Jsonb  # what the field's get_db_prep_save() gives a plain value, without its per-value steps
     def adapt(value):
         return field.get_db_prep_save(value, connection)
 

@@ -151,7 +151,7 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
     fresh = {o.pk for o in new_orders}
     orders = _order_facts(ids, new_orders)
     wanted, reversible, seen, changed = [], [], [], []
-    counting: dict[tuple, list[LoyaltyProgram]] = {}
+    counting: dict[tuple, list[int]] = {}  # by (brand, group): the ids of the programs counting its orders
     for pk, member_id, paid, counted, ordered_at, paid_at, refunded, brand_id, group_id in orders:
         program = index.for_brand(brand_id, group_id)
         occurred = paid_at or ordered_at
@@ -159,13 +159,14 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
             wanted.append((program, pk, member_id, paid, counted, occurred))
             if refunded or not counted:
                 reversible.append(pk)
-        if (brand_id, group_id) not in counting:
-            counting[(brand_id, group_id)] = _counting_programs(index, brand_id, group_id)
+        if (programs := counting.get((brand_id, group_id))) is None:
+            programs = counting[(brand_id, group_id)] = [p.id for p in _counting_programs(index, brand_id, group_id)]
         if pk not in fresh:  # it may be among the stored tier figures of these programs as it was
-            changed.extend((p.id, member_id) for p in counting[(brand_id, group_id)])
+            changed.extend([(p, member_id) for p in programs])
         if counted and refunded < paid:  # it counts in the tier figures of these programs
-            seen.extend((p.id, member_id, paid, refunded, ordered_at, pk in fresh)
-                        for p in counting[(brand_id, group_id)])
+            new = pk in fresh
+            for p in programs:
+                seen.append((p, member_id, paid, refunded, ordered_at, new))
     if not wanted and not seen and not changed:
         return result
     counted = [w for w in wanted if w[4]]
@@ -176,8 +177,7 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
     # So are the accounts whose stored figures may count an order of ``order_ids`` as it was
     # (changed since, or closed): their figures are no longer exact. (Created where missing too, so
     # that a batch counting the member's figures meanwhile meets this one on the lock.)
-    accounts = lock_accounts([*((p.id, member_id) for p, _pk, member_id, *_ in counted),
-                              *((p, m) for p, m, *_ in seen), *changed])
+    accounts = lock_accounts([*((w[0].id, w[2]) for w in counted), *((s[0], s[1]) for s in seen), *changed])
     for pair in changed:
         forget_exact_figures(accounts[pair])
     start_exact_figures(accounts.values(), index.programs,

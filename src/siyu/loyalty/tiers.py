@@ -413,7 +413,10 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
                 rank = row.tier.rank if row is not None else (entry.rank if entry else -1)
                 if rank not in higher:
                     higher[rank] = [t for t in ranked if t.rank > rank]
-                if not any(qualifies(t, bound) for t in higher[rank]):
+                for tier in higher[rank]:
+                    if qualifies(tier, bound):
+                        break
+                else:
                     continue  # even the upper bound of their figures reaches no higher tier
                 exact = exact_figures(account, bound, ranked, since, now)
                 if exact is not None:
