@@ -13,6 +13,10 @@ Runs on whatever database ``SIYU_DATABASE_URL`` names, in a throwaway test datab
    pair from empty order and ledger tables, the program switched off and on) and the pair with
    the median overhead is reported, every pair listed in ``pairs`` as ``[off s, on s, earning s,
    overhead %]``: one pass varies by a second or two between runs on a busy machine.
+   ``earn_share_pct`` (median over the pairs) is the time inside ``earn_for_orders`` against the
+   rest of the same loyalty-on pass: it does not move with the pass-to-pass variation of the
+   rest of ingestion, but it leaves out what loyalty costs outside earning (its part of the
+   commits), so ``overhead_pct`` stays the figure the goal is measured by.
    **Floor**: the same orders and lines plus the ledger rows
    the service wrote (entries with their lots, new accounts and balance updates) by plain ``executemany``
    per batch with nothing resolved or computed; also the orders alone (``floor_orders_only``),
@@ -35,6 +39,7 @@ import json
 import os
 import pstats
 import random
+import statistics
 import sys
 import time
 from decimal import Decimal
@@ -181,6 +186,11 @@ def ingest_orders(args, orders, *, profile: bool) -> dict:
 def overhead(off: dict, on: dict) -> float:
     """What loyalty adds to ingestion, in percent of the loyalty-off time."""
     return round(100 * (on["seconds"] - off["seconds"]) / off["seconds"], 1)
+
+
+def earn_share(on: dict) -> float:
+    """Time inside earning against the rest of the same loyalty-on pass, in %."""
+    return round(100 * on["earn_seconds"] / (on["seconds"] - on["earn_seconds"]), 1)
 
 
 def loyalty_counts(program) -> dict:
@@ -482,6 +492,7 @@ def main(argv=None) -> dict:
                 "overhead_pct": overhead(off, on),
                 "pairs": [[pair["off"]["seconds"], pair["on"]["seconds"], pair["on"]["earn_seconds"],
                            pair["overhead_pct"]] for pair in pairs] if len(pairs) > 1 else None,
+                "earn_share_pct": statistics.median(earn_share(pair["on"]) for pair in pairs),
                 "floor": floor, "floor_orders_only": floor_orders,
                 "floor_overhead_pct": round(100 * (floor["seconds"] - floor_orders["seconds"])
                                             / floor_orders["seconds"], 1) if floor else None,
