@@ -492,7 +492,7 @@ def main(argv=None) -> dict:
                 "overhead_pct": overhead(off, on),
                 "pairs": [[pair["off"]["seconds"], pair["on"]["seconds"], pair["on"]["earn_seconds"],
                            pair["overhead_pct"]] for pair in pairs] if len(pairs) > 1 else None,
-                "earn_share_pct": statistics.median(earn_share(pair["on"]) for pair in pairs),
+                "earn_share_pct": round(statistics.median(earn_share(pair["on"]) for pair in pairs), 1),
                 "floor": floor, "floor_orders_only": floor_orders,
                 "floor_overhead_pct": round(100 * (floor["seconds"] - floor_orders["seconds"])
                                             / floor_orders["seconds"], 1) if floor else None,
