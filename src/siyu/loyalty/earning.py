@@ -250,7 +250,7 @@ def _earn_purchases(index: ProgramIndex, counted: list, accounts: dict, rows: di
     eligible = _eligible_amounts(index, to_earn, lines)
     postings, pairs = [], []
     reason = _("purchase")
-    days = {}  # per program and business day: the member-day multiplier and the lot's expiry
+    days = index.days
     for program, pk, member_id, paid, _counted, occurred in sorted(to_earn, key=lambda w: (w[5], w[1])):
         day = business_date(program, occurred)
         if (on_day := days.get((program.id, day))) is None:

@@ -38,7 +38,8 @@ class ProgramIndex:
     A fact with no brand (an order without a store, an event with no store, channel or owning
     store) belongs to the group-wide program when exactly one is active.
 
-    Shared between the batches of a process (see :func:`active_programs`): read it, never change it.
+    Shared between the batches of a process (see :func:`active_programs`): read it, never change it
+    (``days`` only grows).
     """
 
     programs: dict[int, LoyaltyProgram] = field(default_factory=dict)
@@ -48,6 +49,9 @@ class ProgramIndex:
     multipliers: dict[int, list[tuple[int | None, int | None, Decimal]]] = field(default_factory=dict)
     exclusions: dict[int, tuple[frozenset[int], frozenset[str]]] = field(default_factory=dict)
     rules: dict[tuple[int, str], list[EventEarnRule]] = field(default_factory=dict)
+    #: ``{(program id, business day): (member-day multiplier, expiry of the points earned that day)}``,
+    #: filled in as batches meet the days (both follow from the day and the program alone).
+    days: dict[tuple[int, dt.date], tuple[Decimal, dt.datetime | None]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.programs)
