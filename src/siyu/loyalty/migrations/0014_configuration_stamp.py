@@ -15,7 +15,9 @@ EVENTS = ("insert", "update", "delete")
 def create_triggers(apps, schema_editor):
     connection = schema_editor.connection
     vendor, quote = connection.vendor, schema_editor.quote_name
-    schema_editor.execute(f"INSERT INTO {quote(STAMP)} (id, token) VALUES (1, 'initial')")
+    # Random from the start too: two databases must never share a token (one may hold a configuration
+    # written before the triggers existed, the other none, and a process may move between them).
+    schema_editor.execute(f"INSERT INTO {quote(STAMP)} (id, token) VALUES (1, {TOKEN[vendor]})")
     touch = f"UPDATE {quote(STAMP)} SET token = {TOKEN[vendor]}"
     if vendor == "postgresql":  # one trigger per statement (TRUNCATE included)
         schema_editor.execute(f"CREATE FUNCTION loyalty_configuration_changed() RETURNS trigger LANGUAGE plpgsql "
