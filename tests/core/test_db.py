@@ -8,6 +8,7 @@ from django.db import connection
 
 from siyu.core import db
 from siyu.members.models import Member
+from siyu.segments.models import Segment
 from tests.factories import make_member
 
 pytestmark = pytest.mark.django_db
@@ -60,3 +61,14 @@ def test_times_come_back_as_the_instants_written_in_utc():
 
     assert read == written
     assert all(moment.tzinfo is dt.UTC for moment in read)  # one shared zone object: cheap comparisons
+
+
+def test_insert_rows_writes_json_values_and_none_as_sql_null():
+    now = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+    db.insert_rows(Segment, ("code", "name", "kind", "rule", "description", "track_membership", "created_at",
+                             "updated_at"), [
+        ("with-rule", "A", "dynamic", {"all": [{"field": "city", "op": "eq", "value": "上海"}]}, "", False, now, now),
+        ("json-null-free", "B", "static", None, "", False, now, now)])
+
+    assert Segment.objects.get(code="with-rule").rule == {"all": [{"field": "city", "op": "eq", "value": "上海"}]}
+    assert Segment.objects.filter(code="json-null-free", rule__isnull=True).exists()  # SQL NULL, not JSON null

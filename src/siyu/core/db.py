@@ -210,9 +210,11 @@ def _json_adapter(field):
     if connection.vendor == "postgresql" and field.encoder is None:
         from psycopg.types.json import Jsonb
 
-        return Jsonb  # what the field's get_db_prep_save() gives a plain value, without its per-value steps
-    def adapt(value):
-        return field.get_db_prep_save(value, connection)
+        def adapt(value):  # what the field's get_db_prep_save() gives, without its per-value steps
+            return None if value is None else Jsonb(value)  # None: SQL NULL, as Django writes it
+    else:
+        def adapt(value):
+            return field.get_db_prep_save(value, connection)
 
     return adapt
 
