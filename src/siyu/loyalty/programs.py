@@ -4,6 +4,7 @@ points for an amount, when a lot expires."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 
@@ -104,8 +105,7 @@ def _read_programs() -> ProgramIndex:
     if not index.programs:
         return index
     active = list(index.programs)
-    for tier in Tier.objects.filter(program_id__in=active).order_by("program_id", "rank"):
-        index.tiers.setdefault(tier.program_id, []).append(tier)
+    index.tiers = program_tiers(active)
     for program_id, tier_id, plan_id, factor in Benefit.objects.filter(
             program_id__in=active, kind=BenefitKind.POINTS_MULTIPLIER, is_active=True,
             multiplier__isnull=False).order_by("pk").values_list("program_id", "tier_id", "paid_plan_id", "multiplier"):
@@ -122,6 +122,14 @@ def _read_programs() -> ProgramIndex:
     for rule in EventEarnRule.objects.filter(program_id__in=active, is_active=True).order_by("pk"):
         index.rules.setdefault((rule.program_id, rule.event_kind), []).append(rule)
     return index
+
+
+def program_tiers(program_ids: Iterable[int]) -> dict[int, list[Tier]]:
+    """``{program_id: its tiers by rank}`` (programs without tiers left out)."""
+    tiers: dict[int, list[Tier]] = {}
+    for tier in Tier.objects.filter(program_id__in=set(program_ids)).order_by("program_id", "rank"):
+        tiers.setdefault(tier.program_id, []).append(tier)
+    return tiers
 
 
 def business_date(program: LoyaltyProgram, moment: dt.datetime) -> dt.date:

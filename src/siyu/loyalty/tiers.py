@@ -57,6 +57,7 @@ from siyu.loyalty.models import (
     TierChangeReason,
     TierRequirement,
 )
+from siyu.loyalty.programs import program_tiers
 from siyu.members.models import Member
 
 #: ``tier_figures_from`` of a program counting all history (tier window 0): null.
@@ -100,13 +101,6 @@ def qualifying_tier(tiers: list[Tier], figures: Figures) -> Tier | None:
 
 def entry_tier(tiers: list[Tier]) -> Tier | None:
     return tiers[0] if tiers and not tiers[0].thresholds else None
-
-
-def program_tiers(program_ids: Iterable[int]) -> dict[int, list[Tier]]:
-    tiers: dict[int, list[Tier]] = defaultdict(list)
-    for tier in Tier.objects.filter(program_id__in=set(program_ids)).order_by("program_id", "rank"):
-        tiers[tier.program_id].append(tier)
-    return tiers
 
 
 def window_start(program: LoyaltyProgram, now: dt.datetime) -> dt.datetime | None:
