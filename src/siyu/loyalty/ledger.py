@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.core.audit import audit
-from siyu.core.db import among, chunked, insert_rows, note_bulk_write, update_rows
+from siyu.core.db import among, chunked, fetch_rows, fetch_rows_of, insert_rows, note_bulk_write, update_rows
 from siyu.core.errors import Conflict, ValidationError
 from siyu.loyalty.models import (
     EntryKind,
@@ -163,14 +163,12 @@ def lock_accounts(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], Loc
 def _insert_accounts(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], LockedAccount]:
     """PostgreSQL: insert the accounts of ``pairs``, skipping those that exist by now; returns the new ones."""
     table = PointsAccount._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(table)} (program_id, member_id, balance, debt, tier_paid, "  # noqa: S608
-            "tier_orders, tier_points, tier_figures_exact, updated_at) SELECT p, m, 0, 0, 0, 0, 0, false, %s "
-            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(p, m) ORDER BY p, m "
-            f"ON CONFLICT (program_id, member_id) DO NOTHING RETURNING {', '.join(ACCOUNT_COLUMNS)}",
-            [timezone.now(), [p for p, _m in pairs], [m for _p, m in pairs]])
-        made = [LockedAccount(*row) for row in cursor.fetchall()]
+    made = [LockedAccount(*row) for row in fetch_rows_of(
+        f"INSERT INTO {connection.ops.quote_name(table)} (program_id, member_id, balance, debt, tier_paid, "  # noqa: S608
+        "tier_orders, tier_points, tier_figures_exact, updated_at) SELECT p, m, 0, 0, 0, 0, 0, false, %s "
+        "FROM unnest(%s::bigint[], %s::bigint[]) AS v(p, m) ORDER BY p, m "
+        f"ON CONFLICT (program_id, member_id) DO NOTHING RETURNING {', '.join(ACCOUNT_COLUMNS)}",
+        [timezone.now(), [p for p, _m in pairs], [m for _p, m in pairs]])]
     for account in made:
         account.created = True
     note_bulk_write(PointsAccount, len(made))
@@ -247,7 +245,7 @@ class LockedAccount:
 
 def _accounts(queryset) -> list[LockedAccount]:
     """The accounts, locked in id order."""
-    return [LockedAccount(*row) for row in _locked(queryset).values_list(*ACCOUNT_COLUMNS)]
+    return [LockedAccount(*row) for row in fetch_rows(_locked(queryset).values_list(*ACCOUNT_COLUMNS))]
 
 
 def existing_keys(keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:

@@ -41,7 +41,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Order
-from siyu.core.db import among, insert_rows, note_bulk_write, update_rows
+from siyu.core.db import among, fetch_rows, insert_rows, note_bulk_write, update_rows
 from siyu.core.errors import Conflict, ValidationError
 from siyu.loyalty.ledger import lock_accounts, widen_tier_span
 from siyu.loyalty.models import (
@@ -351,8 +351,9 @@ def _locked_rows(program: LoyaltyProgram, tiers: list[Tier], members: dict, *, l
     by_pk = {t.pk: t for t in tiers}
     found = MemberTier.objects.filter(_on("member_id", members), program=program)
     return {member_id: TierRow(pk, member_id, by_pk[tier_id], retained_until)
-            for pk, member_id, tier_id, retained_until in (found.select_for_update() if lock else found).order_by(
-                "pk").values_list("pk", "member_id", "tier_id", "retained_until")}
+            for pk, member_id, tier_id, retained_until in fetch_rows((found.select_for_update() if lock else found
+                                                                      ).order_by("pk").values_list(
+                "pk", "member_id", "tier_id", "retained_until"))}
 
 
 def member_tiers(*, members: dict[int, Iterable[int]], programs: dict[int, LoyaltyProgram],
