@@ -72,3 +72,25 @@ def test_insert_rows_writes_json_values_and_none_as_sql_null():
 
     assert Segment.objects.get(code="with-rule").rule == {"all": [{"field": "city", "op": "eq", "value": "上海"}]}
     assert Segment.objects.filter(code="json-null-free", rule__isnull=True).exists()  # SQL NULL, not JSON null
+
+
+def test_fetch_rows_gives_what_values_list_gives():
+    """``fetch_rows`` reads in binary on PostgreSQL: the same tuples as the queryset itself
+    (times in the one UTC zone object, NULLs, decimals, text), and nothing for an empty ``among``."""
+    shanghai = zoneinfo.ZoneInfo("Asia/Shanghai")
+    make_member(code="F1", joined_at=dt.datetime(2025, 3, 1, 10, 0, 0, 500000, tzinfo=shanghai), name="张三")
+    make_member(code="F2", joined_at=dt.datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC))
+    Segment.objects.create(code="s", name="S", rule={"all": []})
+    members = Member.objects.filter(db.among("code", ["F1", "F2"])).order_by("code")
+
+    rows = db.fetch_rows(members.values_list("pk", "code", "name", "joined_at", "birthday"))
+
+    assert rows == list(members.values_list("pk", "code", "name", "joined_at", "birthday"))
+    assert [row[1:4] for row in rows] == [
+        ("F1", "张三", dt.datetime(2025, 3, 1, 2, 0, 0, 500000, tzinfo=dt.UTC)),
+        ("F2", "", dt.datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC))]
+    assert all(row[3].tzinfo is dt.UTC and row[4] is None for row in rows)
+    assert db.fetch_rows(Member.objects.filter(db.among("pk", [])).values_list("pk")) == []
+    assert db.fetch_rows(Segment.objects.values_list("code", "rule")) == [("s", {"all": []})]  # JSON decoded
+    assert db.fetch_rows_of("SELECT code FROM members_member WHERE code IN (%s, %s) ORDER BY code",
+                            ["F2", "F1"]) == [("F1",), ("F2",)]

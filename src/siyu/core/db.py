@@ -440,7 +440,7 @@ def fetch_rows_of(sql: str, params: Sequence) -> list[tuple]:
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             cursor.execute(sql, params)
-            return cursor.fetchall()
+            return list(cursor.fetchall())
         params = [(array_text(p) or p) if isinstance(p, list) else p for p in params]
         return _execute_binary(cursor, sql, params, fetch=True)
 
