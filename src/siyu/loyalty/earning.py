@@ -150,26 +150,29 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
     now = now or timezone.now()
     fresh = {o.pk for o in new_orders}
     orders = _order_facts(ids, new_orders)
-    wanted, reversible, seen, changed = [], [], [], []
+    counted, reversible, seen, changed = [], [], [], []
+    buyers, counters = set(), set()  # (program, member): who earns; whose tier figures count the orders
     counting: dict[tuple, list[int]] = {}  # by (brand, group): the ids of the programs counting its orders
-    for pk, member_id, paid, counted, ordered_at, paid_at, refunded, brand_id, group_id in orders:
+    for pk, member_id, paid, is_counted, ordered_at, paid_at, refunded, brand_id, group_id in orders:
         program = index.for_brand(brand_id, group_id)
         occurred = paid_at or ordered_at
         if program is not None and not (program.earn_from and occurred < program.earn_from):
-            wanted.append((program, pk, member_id, paid, counted, occurred))
-            if refunded or not counted:
+            if is_counted:
+                counted.append((program, pk, member_id, paid, occurred))
+                buyers.add((program.id, member_id))
+            if refunded or not is_counted:
                 reversible.append(pk)
         if (programs := counting.get((brand_id, group_id))) is None:
             programs = counting[(brand_id, group_id)] = [p.id for p in _counting_programs(index, brand_id, group_id)]
         if pk not in fresh:  # it may be among the stored tier figures of these programs as it was
             changed.extend([(p, member_id) for p in programs])
-        if counted and refunded < paid:  # it counts in the tier figures of these programs
+        if is_counted and refunded < paid:  # it counts in the tier figures of these programs
             new = pk in fresh
             for p in programs:
                 seen.append((p, member_id, paid, refunded, ordered_at, new))
-    if not wanted and not seen and not changed:
+                counters.add((p, member_id))
+    if not counted and not reversible and not seen and not changed:
         return result
-    counted = [w for w in wanted if w[4]]
     # The buyers' accounts, and those of every member whose tier figures the orders count in (even
     # orders that earn nothing, e.g. before the program's start), locked at once: created where
     # missing, so that a batch creating an account and another adding orders of the same member
@@ -177,7 +180,7 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
     # So are the accounts whose stored figures may count an order of ``order_ids`` as it was
     # (changed since, or closed): their figures are no longer exact. (Created where missing too, so
     # that a batch counting the member's figures meanwhile meets this one on the lock.)
-    accounts = lock_accounts([*((w[0].id, w[2]) for w in counted), *((s[0], s[1]) for s in seen), *changed])
+    accounts = lock_accounts([*buyers, *counters, *changed])
     for pair in changed:
         forget_exact_figures(accounts[pair])
     start_exact_figures(accounts.values(), index.programs,
@@ -188,7 +191,7 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
                                new=new)
     # The members' tiers, read once (unlocked) for the multipliers and the upgrades.
     members = defaultdict(set)
-    for program_id, member_id in [*((w[0].id, w[2]) for w in counted), *((s[0], s[1]) for s in seen)]:
+    for program_id, member_id in buyers | counters:
         members[program_id].add(member_id)
     tiers = index.tiers
     rows = member_tiers(members=members, programs=index.programs, tiers=tiers)
@@ -200,7 +203,7 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
         _reverse_orders(index, reversible, now, result, accounts=accounts)
     # Upgrades after the reversals: an order that came with its refund counts net of it. Members
     # whose orders changed (a refund amended downwards, an order bound to them) may qualify too.
-    pairs = {*pairs, *((s[0], s[1]) for s in seen)}
+    pairs = counters.union(pairs)
     result.upgrades += upgrade_tiers(pairs=pairs, programs=index.programs, now=now, accounts=accounts, rows=rows,
                                      tiers=tiers)
     save_tier_figures(accounts.values())
@@ -246,24 +249,22 @@ def _earn_purchases(index: ProgramIndex, counted: list, accounts: dict, rows: di
     if not to_earn:
         return [], again
     programs = {w[0].id for w in to_earn}
-    multiplier = _multipliers(index, programs, {w[2] for w in to_earn}, [w[5] for w in to_earn], rows=rows)
+    multiplier = _multipliers(index, programs, {w[2] for w in to_earn}, [w[4] for w in to_earn], rows=rows)
     eligible = _eligible_amounts(index, to_earn, lines)
     postings, pairs = [], []
     reason = _("purchase")
     days = index.days
-    for program, pk, member_id, paid, _counted, occurred in sorted(to_earn, key=lambda w: (w[5], w[1])):
+    for program, pk, member_id, paid, occurred in sorted(to_earn, key=lambda w: (w[4], w[1])):
         day = business_date(program, occurred)
         if (on_day := days.get((program.id, day))) is None:
             on_day = days[(program.id, day)] = (member_day_multiplier(program, day), lot_expiry(program, occurred, day))
-        factor = multiplier(program.id, member_id, occurred) * on_day[0]
-        points = _points_for(program, eligible.get(pk, paid), factor)
-        pairs.append((program.id, member_id))
+        pair = (program.id, member_id)
+        points = _points_for(program, eligible.get(pk, paid), multiplier(*pair, occurred) * on_day[0])
+        pairs.append(pair)
         if points <= 0:
             continue
-        postings.append(Posting(
-            account_id=accounts[(program.id, member_id)].pk, kind=EntryKind.EARN, amount=points, key=f"order:{pk}",
-            reason=reason, source_type=SourceType.ORDER, source_id=str(pk), occurred_at=occurred,
-            business_date=day, expires_at=on_day[1]))
+        postings.append(Posting(accounts[pair].pk, EntryKind.EARN, points, f"order:{pk}", reason, SourceType.ORDER,
+                                str(pk), occurred, day, on_day[1]))
     result.add(post(postings, {a.pk: a for a in accounts.values()}, now=now, existing=set(earned), defer=True))
     return pairs, again
 

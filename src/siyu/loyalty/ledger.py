@@ -49,7 +49,7 @@ from siyu.loyalty.programs import business_date, lot_expiry
 ALL = None  # a debit of "everything left in the lot" (expiry)
 
 
-@dataclass
+@dataclass(slots=True)
 class Posting:
     """One intended change of one account; ``amount`` > 0 credits, < 0 debits, ALL empties ``only_lot``."""
 

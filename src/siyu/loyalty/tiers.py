@@ -64,7 +64,7 @@ from siyu.members.models import Member
 ALL_HISTORY = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Figures:
     paid: Decimal = Decimal("0.00")
     orders: int = 0
@@ -82,16 +82,14 @@ class Figures:
 
 
 def qualifies(tier: Tier, figures: Figures) -> bool:
-    met = []
-    if tier.min_paid_amount is not None:
-        met.append(figures.paid >= tier.min_paid_amount)
-    if tier.min_order_count is not None:
-        met.append(figures.orders >= tier.min_order_count)
-    if tier.min_points_earned is not None:
-        met.append(figures.points >= tier.min_points_earned)
-    if not met:
-        return True  # the entry tier
-    return all(met) if tier.requires == TierRequirement.ALL else any(met)
+    """Whether ``figures`` reach ``tier``: every threshold it sets, or any of them (a tier without
+    thresholds, the entry tier, is reached by all). Ingestion asks this for every buyer."""
+    paid, orders, points = tier.min_paid_amount, tier.min_order_count, tier.min_points_earned
+    if tier.requires == TierRequirement.ALL or (paid is None and orders is None and points is None):
+        return ((paid is None or figures.paid >= paid) and (orders is None or figures.orders >= orders)
+                and (points is None or figures.points >= points))
+    return ((paid is not None and figures.paid >= paid) or (orders is not None and figures.orders >= orders)
+            or (points is not None and figures.points >= points))
 
 
 def qualifying_tier(tiers: list[Tier], figures: Figures) -> Tier | None:
