@@ -17,12 +17,13 @@ from siyu.loyalty.models import (
     MemberTier,
     PaidMembership,
     PaidMembershipPlan,
+    Tier,
     TierChange,
     TierRequirement,
 )
 from siyu.loyalty.selectors import current_tier, member_benefits
 from siyu.loyalty.tasks import run_nightly
-from siyu.loyalty.tiers import buy_paid_membership, evaluate_tiers
+from siyu.loyalty.tiers import Figures, buy_paid_membership, evaluate_tiers, qualifies
 from tests.factories import make_member, make_tier
 from tests.loyalty.conftest import balance, buy
 
@@ -215,3 +216,20 @@ def test_the_nightly_run_ends_paid_periods_and_downgrades(program, tiers, plan, 
     assert summary["tiers"][program.code]["downgraded"] == 1
     assert PaidMembership.objects.get().status == "expired"
     assert member_benefits(member.pk, program, now=later) == []
+
+
+@pytest.mark.parametrize(("requires", "thresholds", "figures", "reached"), [
+    (TierRequirement.ANY, {}, (0, 0, 0), True),  # no thresholds: the entry tier
+    (TierRequirement.ALL, {}, (0, 0, 0), True),
+    (TierRequirement.ANY, {"min_paid_amount": 1000, "min_order_count": 5}, (999, 5, 0), True),
+    (TierRequirement.ANY, {"min_paid_amount": 1000, "min_order_count": 5}, (999, 4, 0), False),
+    (TierRequirement.ANY, {"min_points_earned": 0}, (0, 0, 0), True),  # a zero threshold is still a threshold
+    (TierRequirement.ALL, {"min_paid_amount": 1000, "min_order_count": 5}, (1000, 4, 10**6), False),
+    (TierRequirement.ALL, {"min_paid_amount": 1000, "min_order_count": 5, "min_points_earned": 100},
+     (1000, 5, 100), True),
+])
+def test_a_tier_is_reached_by_any_or_every_threshold_it_sets(requires, thresholds, figures, reached):
+    tier = Tier(requires=requires, **{name: Decimal(v) if name == "min_paid_amount" else v
+                                      for name, v in thresholds.items()})
+    paid, orders, points = figures
+    assert qualifies(tier, Figures(paid=Decimal(paid), orders=orders, points=points)) is reached
