@@ -300,8 +300,11 @@ def test_reversing_the_same_refunds_again_changes_nothing(program, member):
 
 
 def _refund_keys(order_external_id: str) -> list[tuple[str, int, int]]:
+    """The reversal entries as ``(key, amount, debt)``, the refund's id in the key written ``R``
+    (``refund:<id>:2`` → ``refund:R:2``: only the id's own part, which may equal the ``2``)."""
     refund = Refund.objects.get(order__external_id=order_external_id)
-    return [(key.replace(str(refund.pk), "R"), amount, debt) for key, amount, debt in PointsEntry.objects.filter(
+    return [(":".join("R" if n == 1 and part == str(refund.pk) else part for n, part in enumerate(key.split(":"))),
+             amount, debt) for key, amount, debt in PointsEntry.objects.filter(
         kind=EntryKind.REVERSE).order_by("pk").values_list("idempotency_key", "amount", "debt_delta")]
 
 
