@@ -189,7 +189,7 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
         if (program_id, member_id) in accounts:
             add_order_to_bound(accounts[(program_id, member_id)], paid=paid, refunded=refunded, ordered_at=ordered_at,
                                new=new)
-    # The members' tiers, read once (unlocked) for the multipliers and the upgrades.
+    # The members' tier rows, read and locked once, for the multipliers and the upgrades.
     members = defaultdict(set)
     for program_id, member_id in buyers | counters:
         members[program_id].add(member_id)
