@@ -8,8 +8,9 @@ from django.db import connection
 
 from siyu.core import db
 from siyu.members.models import Member
+from siyu.org.models import Brand
 from siyu.segments.models import Segment
-from tests.factories import make_member
+from tests.factories import make_group, make_member
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +95,21 @@ def test_fetch_rows_gives_what_values_list_gives():
     assert db.fetch_rows(Segment.objects.values_list("code", "rule")) == [("s", {"all": []})]  # JSON decoded
     assert db.fetch_rows_of("SELECT code FROM members_member WHERE code IN (%s, %s) ORDER BY code",
                             ["F2", "F1"]) == [("F1",), ("F2",)]
+
+
+def test_insert_rows_takes_rows_as_they_are_made():
+    """An iterator of rows is written as it is consumed (``COPY`` on PostgreSQL), on every
+    database; one that makes no row writes nothing."""
+    group = make_group()
+    made = []
+
+    def rows():
+        for n in range(3):
+            made.append(n)
+            yield (group.pk, f"b{n}", f"品牌{n}", "retail")
+
+    db.insert_rows(Brand, ("group_id", "code", "name", "business_line"), rows())
+    db.insert_rows(Brand, ("group_id", "code", "name", "business_line"), iter(()))
+
+    assert made == [0, 1, 2]
+    assert sorted(Brand.objects.values_list("code", "name")) == [("b0", "品牌0"), ("b1", "品牌1"), ("b2", "品牌2")]

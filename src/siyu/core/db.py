@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from decimal import Decimal
 
 from django.core.exceptions import EmptyResultSet
@@ -222,7 +222,7 @@ def _json_adapter(field):
 _sequences: dict[str, str] = {}  # table → the sequence of its primary key (PostgreSQL)
 
 
-def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, returning: bool = False,
+def insert_rows(model, fields: Sequence[str], rows: Iterable[Sequence], *, returning: bool = False,
                 ignore_conflicts: bool = False, chunk_size: int = 500) -> list[int]:
     """Insert plain tuples: the ingestion hot path's twin of ``bulk_create``.
 
@@ -234,8 +234,14 @@ def insert_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, retur
     hold times), or when ignoring conflicts ``INSERT … SELECT … FROM unnest(…) ON CONFLICT DO
     NOTHING`` with one array parameter per column, bound in binary; the others a multi-row
     ``INSERT … VALUES``.
+
+    ``rows`` may be an iterator: PostgreSQL's ``COPY`` then sends each row as it is made, and the
+    server stores the first rows while the caller makes the next.
     """
-    if not rows:
+    copying = connection.vendor == "postgresql" and not ignore_conflicts and not returning
+    if not isinstance(rows, Sequence) and not copying:
+        rows = list(rows)
+    if isinstance(rows, Sequence) and not rows:
         return []
     if returning and ignore_conflicts:
         raise ValueError("insert_rows cannot return ids of rows it may skip")

@@ -272,6 +272,8 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
     accounts' new balances stay in memory, marked ``unsaved``: the caller writes every account it
     touched in one statement (``save_accounts``) once the batch is done; and the new entries' ids
     are not read back unless allocations name them (the caller counts the entries and their points).
+    A deferred call of credits only, with no debt to settle (a batch of purchases), sends each entry
+    to the database as it is made: PostgreSQL stores the first while the next are made.
     """
     result = PostResult()
     if existing is None:
@@ -299,12 +301,14 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
     debt = {a: accounts[a].debt for a in balance}
     program_of = {a: accounts[a].program_id for a in balance}
     entries = result.rows
+    created = timezone.now()
 
     def entry(p: Posting, kind: str, amount: int, debt_delta: int = 0, key: str = "", reason: str = "",
               expires_at: dt.datetime | None = None) -> _Entry:
         made = _Entry(program_of[p.account_id], p.account_id, kind, amount, debt_delta, (reason or p.reason)[:200],
                       p.source_type, str(p.source_id)[:64], key or p.key, p.occurred_at, p.business_date,
                       p.actor[:200], expires_at)
+        made.created_at = created
         entries.append(made)
         return made
 
@@ -328,39 +332,62 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
         if wanted:
             raise RuntimeError(f"account {p.account_id}: its lots hold less than its balance (siyu loyalty_check)")
 
-    for p in fresh:
-        a = p.account_id
-        if p.amount is not None and p.amount > 0:
-            credit = entry(p, p.kind, p.amount, expires_at=p.expires_at)
-            balance[a] += p.amount
-            if not debt[a] and a not in debtors:  # nothing of this call draws on it: no lot in memory
-                credit.remaining = p.amount
+    def apply():
+        """Apply the postings in order; yields each entry as it is made when nothing later in the
+        call changes it (a credit no debit or debt of the call draws on)."""
+        for p in fresh:
+            a = p.account_id
+            if p.amount is not None and p.amount > 0:
+                credit = entry(p, p.kind, p.amount, expires_at=p.expires_at)
+                balance[a] += p.amount
+                if not debt[a] and a not in debtors:  # nothing of this call draws on it: no lot in memory
+                    credit.remaining = p.amount
+                    yield credit
+                    continue
+                lot = _Lot(None, a, p.amount, p.amount, p.occurred_at, p.expires_at, credit=credit)
+                new_lots.append(lot)
+                lots[a].append(lot)
+                if debt[a]:
+                    owed = min(debt[a], p.amount)
+                    settle = entry(p, EntryKind.SETTLE, -owed, -owed, key=f"{p.key}:settle",
+                                   reason=_("debt settled from new points"))
+                    lot.remaining -= owed
+                    allocations.append((settle, lot, owed))
+                    balance[a] -= owed
+                    debt[a] -= owed
                 continue
-            lot = _Lot(None, a, p.amount, p.amount, p.occurred_at, p.expires_at, credit=credit)
-            new_lots.append(lot)
-            lots[a].append(lot)
-            if debt[a]:
-                owed = min(debt[a], p.amount)
-                settle = entry(p, EntryKind.SETTLE, -owed, -owed, key=f"{p.key}:settle",
-                               reason=_("debt settled from new points"))
-                lot.remaining -= owed
-                allocations.append((settle, lot, owed))
-                balance[a] -= owed
-                debt[a] -= owed
-            continue
-        wanted = sum(lot.remaining for lot in lots[a] if lot.entry_id == p.only_lot) if p.amount is None else -p.amount
-        if wanted == 0:
-            continue
-        take = min(wanted, balance[a])
-        if take < wanted and not p.into_debt:
-            raise _insufficient(balance[a], wanted)
-        # A settlement pays the debt back; any other debit's shortfall becomes debt.
-        debt_delta = -take if p.kind == EntryKind.SETTLE else wanted - take
-        draw(p, entry(p, p.kind, -take, debt_delta), take)
-        balance[a] -= take
-        debt[a] += debt_delta
+            wanted = (sum(lot.remaining for lot in lots[a] if lot.entry_id == p.only_lot) if p.amount is None
+                      else -p.amount)
+            if wanted == 0:
+                continue
+            take = min(wanted, balance[a])
+            if take < wanted and not p.into_debt:
+                raise _insufficient(balance[a], wanted)
+            # A settlement pays the debt back; any other debit's shortfall becomes debt.
+            debt_delta = -take if p.kind == EntryKind.SETTLE else wanted - take
+            draw(p, entry(p, p.kind, -take, debt_delta), take)
+            balance[a] -= take
+            debt[a] += debt_delta
 
-    _save(entries, new_lots, allocations, lots, ids=not defer or bool(allocations))
+    if defer and not debtors and not any(debt.values()):
+        # Credits only, none settling a debt: every entry is final as it is made and goes to the
+        # database at once (COPY on PostgreSQL), which stores the first while the next are made.
+        written = 0
+
+        def rows():
+            nonlocal written
+            for made in apply():
+                written += 1
+                yield made.row()
+
+        insert_rows(PointsEntry, (*ENTRY_FIELDS, "created_at"), rows())
+        if written != len(entries):  # an entry made but not written would lose its points
+            raise RuntimeError(f"{len(entries)} ledger entries made, {written} written")
+        note_bulk_write(PointsEntry, written)
+    else:  # the whole call first: a debit may fail, or change a lot made before it
+        for _made in apply():
+            pass
+        _save(entries, new_lots, allocations, lots, ids=not defer or bool(allocations))
     figures = _tier_points(entries, accounts)
     changed = [a for a in balance if (balance[a], debt[a]) != (accounts[a].balance, accounts[a].debt)
                or figures.get(a) or getattr(accounts[a], "unsaved", False)]
@@ -434,9 +461,6 @@ def _save(entries: list[_Entry], new_lots: list[_Lot], allocations, lots, *, ids
     """Entries (the new lots among them) and allocations by ``insert_rows`` (COPY on PostgreSQL), the
     stored lots drawn on by one update. With ``ids`` the entries learn their ids (a round trip to
     draw them first on PostgreSQL, a lookup by key on MySQL)."""
-    now = timezone.now()
-    for e in entries:
-        e.created_at = now
     for lot in new_lots:
         lot.credit.remaining = lot.remaining
     rows = [e.row() for e in entries]
