@@ -85,13 +85,14 @@ class _Lot:
 
 ENTRY_FIELDS = ("program_id", "account_id", "kind", "amount", "debt_delta", "reason", "source_type", "source_id",
                 "idempotency_key", "occurred_at", "business_date", "actor", "remaining", "expires_at")
+ENTRY_COLUMNS = (*ENTRY_FIELDS, "created_at")  # what ``_Entry.row()`` gives, in its order
 
 
 class _Entry:
     """A ledger entry on its way in: plain attributes (a model instance per row costs more than its insert).
     A credit's ``remaining`` is filled in when it is written (a later debit of the batch may draw on it)."""
 
-    __slots__ = ("pk", *ENTRY_FIELDS, "created_at")
+    __slots__ = ("pk", *ENTRY_COLUMNS)
 
     def __init__(self, program_id, account_id, kind, amount, debt_delta, reason, source_type, source_id,
                  idempotency_key, occurred_at, business_date, actor, expires_at=None):  # spelt out: the hot path
@@ -380,7 +381,7 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
                 written += 1
                 yield made.row()
 
-        insert_rows(PointsEntry, (*ENTRY_FIELDS, "created_at"), rows())
+        insert_rows(PointsEntry, ENTRY_COLUMNS, rows())
         if written != len(entries):  # an entry made but not written would lose its points
             raise RuntimeError(f"{len(entries)} ledger entries made, {written} written")
         note_bulk_write(PointsEntry, written)
@@ -465,13 +466,13 @@ def _save(entries: list[_Entry], new_lots: list[_Lot], allocations, lots, *, ids
         lot.credit.remaining = lot.remaining
     rows = [e.row() for e in entries]
     if not ids:
-        insert_rows(PointsEntry, (*ENTRY_FIELDS, "created_at"), rows)
+        insert_rows(PointsEntry, ENTRY_COLUMNS, rows)
     elif connection.features.can_return_rows_from_bulk_insert:
-        for e, pk in zip(entries, insert_rows(PointsEntry, (*ENTRY_FIELDS, "created_at"), rows, returning=True),
+        for e, pk in zip(entries, insert_rows(PointsEntry, ENTRY_COLUMNS, rows, returning=True),
                          strict=True):
             e.pk = pk
     else:  # MySQL returns no ids: find them by their unique key
-        insert_rows(PointsEntry, (*ENTRY_FIELDS, "created_at"), rows)
+        insert_rows(PointsEntry, ENTRY_COLUMNS, rows)
         by_program = defaultdict(dict)
         for e in entries:
             by_program[e.program_id][e.idempotency_key] = e

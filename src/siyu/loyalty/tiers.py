@@ -358,7 +358,7 @@ def member_tiers(*, members: dict[int, Iterable[int]], programs: dict[int, Loyal
     in id order, for :func:`upgrade_tiers` to change; programs without tiers are left out.
 
     Ingestion reads them once, after locking the members' accounts. Reading them without locks
-    and locking again those who may climb cost a second read of every batch (about 1 ms); the
+    and locking again those who may climb cost a second read of every batch (about 2 ms); the
     tier rows held are those of accounts the batch holds anyway, and the nightly evaluation, which
     locks tier rows alone, takes them in the same id order."""
     return {p: _locked_rows(programs[p], tiers[p], {"in": sorted(ids)})
