@@ -97,6 +97,43 @@ def test_fetch_rows_gives_what_values_list_gives():
                             ["F2", "F1"]) == [("F1",), ("F2",)]
 
 
+def test_fetch_rows_runs_meanwhile_while_the_database_works():
+    """``meanwhile`` is called once, and on PostgreSQL while the server runs the query (seen from
+    another connection); the rows are those the query gives."""
+    seen = []
+
+    def meanwhile():
+        if connection.vendor == "postgresql":
+            import psycopg
+
+            with psycopg.connect(**connection.get_connection_params()) as other:
+                seen.extend(other.execute("SELECT state, query FROM pg_stat_activity WHERE pid = %s",
+                                          [connection.connection.info.backend_pid]).fetchall())
+        else:
+            seen.append(("called", ""))
+
+    sleep = "SELECT pg_sleep(0.5), %s" if connection.vendor == "postgresql" else "SELECT 0, %s"
+    rows = db.fetch_rows_of(sleep, [7], meanwhile=meanwhile)
+
+    assert [row[1] for row in rows] == [7]
+    assert len(seen) == 1
+    if connection.vendor == "postgresql":
+        assert seen[0][0] == "active" and "pg_sleep" in seen[0][1]
+
+
+def test_meanwhile_may_not_query():
+    """A query from ``meanwhile`` is refused (it would wait behind the one in flight, or be
+    mixed into it); the connection is usable afterwards and the rows come on the next call."""
+    make_member(code="M1")
+    members = Member.objects.filter(code="M1").values_list("code")
+
+    with pytest.raises(RuntimeError, match="in flight"):
+        db.fetch_rows(members, meanwhile=lambda: Member.objects.count())
+
+    assert db.fetch_rows(members, meanwhile=lambda: None) == [("M1",)]
+    assert Member.objects.filter(code="M1").exists()
+
+
 def test_insert_rows_takes_rows_as_they_are_made():
     """An iterator of rows is written as it is consumed (``COPY`` on PostgreSQL), on every
     database; one that makes no row writes nothing."""

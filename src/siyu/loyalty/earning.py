@@ -180,7 +180,13 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
     # So are the accounts whose stored figures may count an order of ``order_ids`` as it was
     # (changed since, or closed): their figures are no longer exact. (Created where missing too, so
     # that a batch counting the member's figures meanwhile meets this one on the lock.)
-    accounts = lock_accounts([*buyers, *counters, *changed])
+    # What the purchases' points need besides the accounts and tiers is worked out while the
+    # database locks the accounts.
+    lines = {o.pk: o.lines for o in new_orders if o.lines is not None}
+    excluded = _excluded_by_program(index, counted, lines)
+    ready = []
+    accounts = lock_accounts([*buyers, *counters, *changed],
+                             meanwhile=lambda: ready.extend(_ready_purchases(counted, lines, excluded, index.days)))
     for pair in changed:
         forget_exact_figures(accounts[pair])
     start_exact_figures(accounts.values(), index.programs,
@@ -195,9 +201,7 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
         members[program_id].add(member_id)
     tiers = index.tiers
     rows = member_tiers(members=members, programs=index.programs, tiers=tiers)
-    lines = {o.pk: o.lines for o in new_orders if o.lines is not None}
-    pairs, again = _earn_purchases(index, counted, accounts, rows, now, result, fresh=fresh,
-                                   lines=lines) if counted else ([], [])
+    pairs, again = _earn_purchases(index, ready, accounts, rows, now, result, fresh=fresh) if ready else ([], [])
     reversible = sorted({*reversible, *again})  # re-sent orders: their refunds may have been amended
     if reversible:  # refunds that came with the orders, and paid orders now closed
         _reverse_orders(index, reversible, now, result, accounts=accounts)
@@ -232,39 +236,56 @@ def _earned(keys: set[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, int,
     return found
 
 
-def _earn_purchases(index: ProgramIndex, counted: list, accounts: dict, rows: dict, now: dt.datetime,
-                    result: EarnResult, *, fresh: set[int], lines: dict):
-    """Post the purchase points of the ``counted`` orders that have not earned yet (their accounts
-    locked by the caller, their tier ``rows`` read by it); returns the ``(program, member)`` pairs
-    that bought and the ids of the orders that had already earned.
+def _ready_purchases(counted: list, lines: dict, excluded: dict[int, frozenset[int]], days: dict) -> list[tuple]:
+    """What the points of the ``counted`` orders need besides the member's multiplier, from the
+    orders alone (no query: it runs while the accounts are locked), in the order they are posted
+    (by moment, then id): ``(program, pk, member_id, paid, occurred, business day, member-day
+    multiplier, lot expiry, eligible amount)``. The eligible amount is the paid amount less the
+    share of the ``excluded`` products' lines (``{program_id: product ids}``) when the caller gave
+    the lines (``{order_id: NewOrder.lines}``), None when they must be read."""
+    ready = []
+    for program, pk, member_id, paid, occurred in sorted(counted, key=lambda w: (w[4], w[1])):
+        day = business_date(program, occurred)
+        if (on_day := days.get((program.id, day))) is None:
+            on_day = days[(program.id, day)] = (member_day_multiplier(program, day), lot_expiry(program, occurred, day))
+        eligible = paid
+        if program.id in excluded:
+            given = lines.get(pk)
+            eligible = None if given is None else _eligible_of_lines(paid, given, excluded[program.id])
+        ready.append((program, pk, member_id, paid, occurred, day, *on_day, eligible))
+    return ready
+
+
+def _earn_purchases(index: ProgramIndex, ready: list, accounts: dict, rows: dict, now: dt.datetime,
+                    result: EarnResult, *, fresh: set[int]):
+    """Post the purchase points of the ``ready`` orders (``_ready_purchases``) that have not earned
+    yet (their accounts locked by the caller, their tier ``rows`` read by it); returns the
+    ``(program, member)`` pairs that bought and the ids of the orders that had already earned.
 
     The orders that already earned are read after the accounts were locked: a concurrent batch of
     the same orders waits for the lock and then sees them. The ``fresh`` orders (inserted by the
-    caller's transaction) cannot have earned and are not looked up; the ``lines`` the caller gave
-    (``{order_id: NewOrder.lines}``) are not read either.
+    caller's transaction) cannot have earned and are not looked up.
     """
-    earned = _earned({(p.id, f"order:{pk}") for p, pk, *_ in counted if pk not in fresh})
-    to_earn = [w for w in counted if (w[0].id, f"order:{w[1]}") not in earned] if earned else counted
-    again = [w[1] for w in counted if (w[0].id, f"order:{w[1]}") in earned] if earned else []
+    earned = _earned({(w[0].id, f"order:{w[1]}") for w in ready if w[1] not in fresh})
+    to_earn = [w for w in ready if (w[0].id, f"order:{w[1]}") not in earned] if earned else ready
+    again = [w[1] for w in ready if (w[0].id, f"order:{w[1]}") in earned] if earned else []
     if not to_earn:
         return [], again
     programs = {w[0].id for w in to_earn}
     multiplier = _multipliers(index, programs, {w[2] for w in to_earn}, [w[4] for w in to_earn], rows=rows)
-    eligible = _eligible_amounts(index, to_earn, lines)
+    stored = _eligible_of_stored_lines(index, [w for w in to_earn if w[8] is None])
     postings, pairs = [], []
     reason = _("purchase")
-    days = index.days
-    for program, pk, member_id, paid, occurred in sorted(to_earn, key=lambda w: (w[4], w[1])):
-        day = business_date(program, occurred)
-        if (on_day := days.get((program.id, day))) is None:
-            on_day = days[(program.id, day)] = (member_day_multiplier(program, day), lot_expiry(program, occurred, day))
+    for program, pk, member_id, paid, occurred, day, day_multiplier, expires, eligible in to_earn:
         pair = (program.id, member_id)
-        points = _points_for(program, eligible.get(pk, paid), multiplier(*pair, occurred) * on_day[0])
+        if eligible is None:
+            eligible = stored.get(pk, paid)
+        points = _points_for(program, eligible, multiplier(*pair, occurred) * day_multiplier)
         pairs.append(pair)
         if points <= 0:
             continue
         postings.append(Posting(accounts[pair].pk, EntryKind.EARN, points, f"order:{pk}", reason, SourceType.ORDER,
-                                str(pk), occurred, day, on_day[1]))
+                                str(pk), occurred, day, expires))
     result.add(post(postings, {a.pk: a for a in accounts.values()}, now=now, existing=set(earned), defer=True))
     return pairs, again
 
@@ -300,28 +321,36 @@ def _multipliers(index: ProgramIndex, programs: set[int], members: set[int], mom
     return multiplier
 
 
-def _eligible_amounts(index: ProgramIndex, to_earn: list, lines: dict) -> dict[int, Decimal]:
-    """``{order_id: paid amount less the share of excluded lines}`` for orders with exclusions:
-    from the ``lines`` given (``{order_id: NewOrder.lines}``), else from the database."""
-    if not index.exclusions:
-        return {}
-    orders, given = defaultdict(list), defaultdict(list)
-    for program, pk, *_rest in to_earn:
-        if program.id in index.exclusions:
-            (given if pk in lines else orders)[program.id].append(pk)
-    paid = {pk: amount for _p, pk, _m, amount, *_ in to_earn}
+def _excluded_by_program(index: ProgramIndex, counted: list, lines: dict) -> dict[int, frozenset[int]]:
+    """``{program_id: the products it excludes}`` of the programs with exclusions among the
+    ``counted`` orders (read only for those with an order whose lines the caller gave)."""
+    given = {w[0].id for w in counted if w[0].id in index.exclusions and w[1] in lines}
+    return {w[0].id: _excluded_products(*index.exclusions[w[0].id]) if w[0].id in given else frozenset()
+            for w in counted if w[0].id in index.exclusions}
+
+
+def _less_excluded(paid: Decimal, total: Decimal, out: Decimal) -> Decimal:
+    """The paid amount less the share of ``out`` in the lines' ``total``, to the cent."""
+    return (paid * (total - out) / total).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _eligible_of_lines(paid: Decimal, lines: Sequence[Mapping[str, Any]], excluded: frozenset[int]) -> Decimal:
+    """The part of ``paid`` that earns, by the order's ``lines`` (``product_id``, ``amount``)."""
+    out = [line["amount"] for line in lines if line["product_id"] in excluded]
+    if out and (out := sum(out)) > 0 and (total := sum(line["amount"] for line in lines)) > 0:
+        return _less_excluded(paid, total, out)
+    return paid
+
+
+def _eligible_of_stored_lines(index: ProgramIndex, orders: list) -> dict[int, Decimal]:
+    """``{order_id: paid amount less the share of excluded lines}`` of the ``orders`` (as
+    ``_ready_purchases`` gives them) with an excluded line, from their lines in the database."""
+    by_program, paid = defaultdict(list), {}
+    for program, pk, _member, amount, *_rest in orders:
+        by_program[program.id].append(pk)
+        paid[pk] = amount
     eligible = {}
-
-    def share(order_id: int, total: Decimal, out: Decimal) -> None:
-        eligible[order_id] = (paid[order_id] * (total - out) / total).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-
-    for program_id, ids in given.items():
-        excluded = _excluded_products(*index.exclusions[program_id])
-        for order_id in ids:
-            out = [line["amount"] for line in lines[order_id] if line["product_id"] in excluded]
-            if out and (out := sum(out)) > 0 and (total := sum(line["amount"] for line in lines[order_id])) > 0:
-                share(order_id, total, out)
-    for program_id, ids in orders.items():
+    for program_id, ids in by_program.items():
         products, categories = index.exclusions[program_id]
         # Only the orders with an excluded line come back, with their lines' total and the excluded part.
         for chunk in chunked(sorted(ids), 1000):
@@ -333,7 +362,7 @@ def _eligible_amounts(index: ProgramIndex, to_earn: list, lines: dict) -> dict[i
                     total=Sum("amount"), out=Sum("amount", filter=excluded)).filter(
                     out__gt=0, total__gt=0).values_list("order_id", "total", "out")
             for order_id, total, out in found:
-                share(order_id, total, out)
+                eligible[order_id] = _less_excluded(paid[order_id], total, out)
     return eligible
 
 

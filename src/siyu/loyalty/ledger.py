@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import attrgetter
@@ -136,18 +136,22 @@ def _insufficient(balance: int, wanted: int) -> Conflict:
                     % {"balance": balance, "wanted": wanted}, code="insufficient_points", field="amount")
 
 
-def lock_accounts(pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], LockedAccount]:
+def lock_accounts(pairs: Iterable[tuple[int, int]], *, meanwhile: Callable[[], object] | None = None
+                  ) -> dict[tuple[int, int], LockedAccount]:
     """The ``(program_id, member_id)`` accounts, created where missing, locked in id order.
 
     Existing accounts are locked first and only the missing ones inserted: on MariaDB an
     ``INSERT IGNORE`` of an existing row takes a shared lock that deadlocks with the lock taken next.
     On PostgreSQL the insert returns the rows it made (a row this transaction inserted is its own
     until it commits); only rows another transaction inserted meanwhile are locked afterwards.
+    ``meanwhile`` (work that needs no database) runs while the locks are taken (``fetch_rows``).
     """
     pairs = sorted(set(pairs))
     if not pairs:
+        if meanwhile is not None:
+            meanwhile()
         return {}
-    found = _lock_pairs(pairs)
+    found = _lock_pairs(pairs, meanwhile=meanwhile)
     missing = [pair for pair in pairs if pair not in found]
     if missing:
         if connection.vendor == "postgresql":
@@ -176,7 +180,8 @@ def _insert_accounts(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Lock
     return {(a.program_id, a.member_id): a for a in made}
 
 
-def _lock_pairs(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], LockedAccount]:
+def _lock_pairs(pairs: list[tuple[int, int]], *, meanwhile: Callable[[], object] | None = None
+                ) -> dict[tuple[int, int], LockedAccount]:
     """One locking query for all pairs (a batch holds at most a few thousand), so that the locks
     are taken in one id order across programs."""
     members = defaultdict(list)
@@ -185,7 +190,7 @@ def _lock_pairs(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], LockedAcc
     wanted = Q()
     for program_id, ids in members.items():
         wanted |= Q(among("member_id", ids), program_id=program_id)
-    return {(a.program_id, a.member_id): a for a in _accounts(PointsAccount.objects.filter(wanted))}
+    return {(a.program_id, a.member_id): a for a in _accounts(PointsAccount.objects.filter(wanted), meanwhile)}
 
 
 def lock_account_ids(ids: Iterable[int]) -> dict[int, LockedAccount]:
@@ -244,9 +249,10 @@ class LockedAccount:
         return self.pk
 
 
-def _accounts(queryset) -> list[LockedAccount]:
+def _accounts(queryset, meanwhile: Callable[[], object] | None = None) -> list[LockedAccount]:
     """The accounts, locked in id order."""
-    return [LockedAccount(*row) for row in fetch_rows(_locked(queryset).values_list(*ACCOUNT_COLUMNS))]
+    return [LockedAccount(*row) for row in fetch_rows(_locked(queryset).values_list(*ACCOUNT_COLUMNS),
+                                                      meanwhile=meanwhile)]
 
 
 def existing_keys(keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
