@@ -55,15 +55,21 @@ def test_update_rows_and_among_carry_nulls_decimals_booleans_and_large_numbers(p
 
 
 def test_update_rows_sets_values_and_splits_into_chunks(program):
+    """Every chunk is written; ``meanwhile`` runs once (with the last chunk in flight on
+    PostgreSQL), also when there is nothing to write."""
     made = accounts(program, 5)
+    calls = []
 
     with CaptureQueriesContext(connection) as queries:
-        updated = update_rows(PointsAccount, ["balance"], [(a.pk, 100 + i) for i, a in enumerate(made)], chunk_size=2)
+        updated = update_rows(PointsAccount, ["balance"], [(a.pk, 100 + i) for i, a in enumerate(made)], chunk_size=2,
+                              meanwhile=lambda: calls.append(len(queries.captured_queries)))
 
     assert (updated, len(queries.captured_queries)) == (5, 3)
+    assert calls == [3]  # once every statement was sent (on PostgreSQL, the last one still running)
     assert list(PointsAccount.objects.filter(pk__in=[a.pk for a in made]).order_by("pk")
                 .values_list("balance", flat=True)) == [100, 101, 102, 103, 104]
-    assert update_rows(PointsAccount, ["balance"], []) == 0
+    assert update_rows(PointsAccount, ["balance"], [], meanwhile=lambda: calls.append("none")) == 0
+    assert calls[-1] == "none"
 
 
 def test_saving_locked_accounts_writes_balances_and_tier_figures_exactly_in_one_statement(program):

@@ -333,7 +333,8 @@ def upsert_select_sql(table: str, columns: Sequence[str], select_sql: str, *, co
 
 
 def update_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, add: Collection[str] = (),
-                also: dict | None = None, chunk_size: int = 500) -> int:
+                also: dict | None = None, chunk_size: int = 500,
+                meanwhile: Callable[[], object] | None = None) -> int:
     """Update many rows by primary key, each with its own values: the hot path's twin of
     ``bulk_update`` (which sends a ``CASE`` of one branch per row and column).
 
@@ -342,9 +343,11 @@ def update_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, add: 
     of locked rows) instead of being set to it; ``also`` sets columns to one value on every row
     (``{"updated_at": now}``). One statement per chunk joining the values as a table: PostgreSQL
     ``unnest`` of one array per column, SQLite ``VALUES``, MySQL/MariaDB a ``UNION ALL`` derived
-    table. Returns the number of rows updated.
+    table. Returns the number of rows updated. ``meanwhile``: as for :func:`fetch_rows`, while the
+    last statement runs.
     """
     if not rows:
+        _alone(meanwhile)
         return 0
     meta = model._meta
     quote = connection.ops.quote_name
@@ -369,7 +372,8 @@ def update_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, add: 
     width = len(columns) + 1
     updated = 0
     with connection.cursor() as cursor:
-        for part in chunked(rows, chunk_size):
+        for start in range(0, len(rows), chunk_size):
+            part = rows[start:start + chunk_size]
             if vendor == "postgresql":
                 arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in [meta.pk, *columns])
                 # The keys again as a condition on the table: the planner then reads the rows by
@@ -393,10 +397,13 @@ def update_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, add: 
                            f"ON {table}.{key} = v.k SET {sets}")
                     params = [*values, *fixed_params]
             if vendor == "postgresql":
-                updated += _execute_binary(cursor, sql, params)
+                last = start + chunk_size >= len(rows)
+                updated += _execute_binary(cursor, sql, params, meanwhile=meanwhile if last else None)
                 continue
             cursor.execute(sql, params)  # quoted names, placeholders for every value
             updated += cursor.rowcount
+    if vendor != "postgresql":
+        _alone(meanwhile)
     return updated
 
 

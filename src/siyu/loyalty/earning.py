@@ -209,8 +209,7 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
     # whose orders changed (a refund amended downwards, an order bound to them) may qualify too.
     pairs = counters.union(pairs)
     result.upgrades += upgrade_tiers(pairs=pairs, programs=index.programs, now=now, accounts=accounts, rows=rows,
-                                     tiers=tiers)
-    save_tier_figures(accounts.values())
+                                     tiers=tiers, save=True)
     return result
 
 
@@ -602,8 +601,7 @@ def _earn_events(index: ProgramIndex, candidates: list, now: dt.datetime, result
                                 source_type=SourceType.EVENT, source_id=str(event_id), occurred_at=occurred,
                                 business_date=day, expires_at=lot_expiry(program, occurred)))
     result.add(post(postings, by_id, now=now, existing=known, defer=True))
-    result.upgrades += upgrade_tiers(pairs=pairs, programs=index.programs, now=now, accounts=accounts)
-    save_tier_figures(accounts.values())
+    result.upgrades += upgrade_tiers(pairs=pairs, programs=index.programs, now=now, accounts=accounts, save=True)
 
 
 def _event_points_used(candidates: list, accounts: dict) -> dict:

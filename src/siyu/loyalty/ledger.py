@@ -422,13 +422,14 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
     return result
 
 
-def save_accounts(accounts: Iterable[LockedAccount]) -> int:
+def save_accounts(accounts: Iterable[LockedAccount], *, meanwhile: Callable[[], object] | None = None) -> int:
     """Write the (locked) ``accounts`` marked ``unsaved`` as they stand in memory: balance, debt and
-    tier figures, one statement. Returns how many were written."""
+    tier figures, one statement. Returns how many were written. ``meanwhile`` (work that needs no
+    database) runs while the statement does (``update_rows``)."""
     changed = sorted((a for a in accounts if a.unsaved), key=lambda a: a.pk)
     update_rows(PointsAccount, ["balance", "debt", *TIER_FIGURES],
                 list(map(_saved_row, changed)),
-                also={"updated_at": timezone.now()}, chunk_size=5000)
+                also={"updated_at": timezone.now()}, chunk_size=5000, meanwhile=meanwhile)
     for a in changed:
         a.unsaved = False
     return len(changed)

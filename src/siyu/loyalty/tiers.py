@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
@@ -253,11 +253,12 @@ def forget_exact_figures(account) -> None:
         account.unsaved = True
 
 
-def save_tier_figures(accounts: Iterable) -> int:
-    """Write the (locked) ``accounts`` whose figures or balances moved in memory: one statement."""
+def save_tier_figures(accounts: Iterable, *, meanwhile: Callable[[], object] | None = None) -> int:
+    """Write the (locked) ``accounts`` whose figures or balances moved in memory: one statement
+    (``meanwhile``: see ``save_accounts``)."""
     from siyu.loyalty.ledger import save_accounts
 
-    return save_accounts(accounts)
+    return save_accounts(accounts, meanwhile=meanwhile)
 
 
 def _on(field: str, lookups: dict) -> Q:
@@ -294,6 +295,13 @@ class TierRow:
 def _decide(program, tiers, figures: dict[int, Figures], rows: dict[int, TierRow], now, *, downgrade: bool,
             result: TierResult) -> None:
     """Upgrade (and with ``downgrade``, renew or downgrade) the members in ``figures`` ∪ ``rows``."""
+    _write(program, _plan(tiers, figures, rows, now, downgrade=downgrade, result=result))
+
+
+def _plan(tiers, figures: dict[int, Figures], rows: dict[int, TierRow], now, *, downgrade: bool,
+          result: TierResult) -> tuple[list, ...]:
+    """What :func:`_decide` writes, worked out without the database: the tier rows to create, to
+    change, to renew and to drop, and the history."""
     entry = entry_tier(tiers)
     created, changed, renewed, dropped, history = [], [], [], [], []
     for member_id in sorted(set(figures) | set(rows)):
@@ -327,6 +335,11 @@ def _decide(program, tiers, figures: dict[int, Figures], rows: dict[int, TierRow
         else:
             row.tier, row.achieved_at, row.retained_until = target, now, retained
             changed.append(row)
+    return created, changed, renewed, dropped, history
+
+
+def _write(program, plan: tuple[list, ...]) -> None:
+    created, changed, renewed, dropped, history = plan
     stamp = timezone.now()
     insert_rows(MemberTier, ("program_id", "member_id", "tier_id", "achieved_at", "retained_until", "updated_at"),
                 [(program.pk, *row, stamp) for row in created])
@@ -367,8 +380,8 @@ def member_tiers(*, members: dict[int, Iterable[int]], programs: dict[int, Loyal
 
 def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, LoyaltyProgram],
                   now: dt.datetime | None = None, accounts: dict | None = None,
-                  rows: dict[int, dict[int, TierRow]] | None = None, tiers: dict[int, list[Tier]] | None = None
-                  ) -> int:
+                  rows: dict[int, dict[int, TierRow]] | None = None, tiers: dict[int, list[Tier]] | None = None,
+                  save: bool = False) -> int:
     """Upgrade the ``(program_id, member_id)`` members who now qualify for a higher tier (ingestion).
 
     Never downgrades: that waits for the retention period and :func:`evaluate_tiers`. With
@@ -377,17 +390,17 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
     stored figures are exact is decided on them (:func:`exact_figures`), and the members counted
     get their stored figures reset to the exact ones (in memory: the caller saves them with
     :func:`save_tier_figures`). ``rows`` are the members' tier rows if the caller read them
-    (:func:`member_tiers`, locked); otherwise they are read and locked here. Returns the number of
-    upgrades.
+    (:func:`member_tiers`, locked); otherwise they are read and locked here. With ``save`` the
+    ``accounts`` are written too (:func:`save_tier_figures`), and the upgrades decided while the
+    database writes them. Returns the number of upgrades.
     """
     now = now or timezone.now()
     members = defaultdict(set)
     for program_id, member_id in pairs:
         members[program_id].add(member_id)
-    if not members:
-        return 0
-    tiers = tiers if tiers is not None else program_tiers(members)
+    tiers = tiers if tiers is not None or not members else program_tiers(members)
     result = TierResult()
+    deciding = []  # (program, tiers, figures, rows)
     for program_id, ids in sorted(members.items()):
         ranked = tiers.get(program_id, [])
         if not any(t.thresholds for t in ranked):
@@ -437,8 +450,20 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
                 account.tier_figures_oldest, account.tier_figures_newest = exact.oldest, exact.newest
                 account.unsaved = True
         figures.update(known)
-        _decide(program, ranked, {m: figures.get(m, Figures()) for m in climbing},
-                {m: held[m] for m in climbing if m in held}, now, downgrade=False, result=result)
+        deciding.append((program, ranked, {m: figures.get(m, Figures()) for m in climbing},
+                         {m: held[m] for m in climbing if m in held}))
+    plans = []
+
+    def plan() -> None:
+        plans.extend((program, _plan(ranked, figures, held, now, downgrade=False, result=result))
+                     for program, ranked, figures, held in deciding)
+
+    if save:
+        save_tier_figures((accounts or {}).values(), meanwhile=plan)
+    else:
+        plan()
+    for program, decided in plans:
+        _write(program, decided)
     return result.upgraded
 
 
