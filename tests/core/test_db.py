@@ -4,7 +4,7 @@ import datetime as dt
 import zoneinfo
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from siyu.core import db
 from siyu.members.models import Member
@@ -132,6 +132,19 @@ def test_meanwhile_may_not_query():
 
     assert db.fetch_rows(members, meanwhile=lambda: None) == [("M1",)]
     assert Member.objects.filter(code="M1").exists()
+
+
+def test_a_failing_statement_in_flight_raises_django_s_error_after_meanwhile():
+    """The error of a statement sent ahead comes as Django's ``DatabaseError`` once ``meanwhile``
+    is done; its transaction rolls back and the connection carries on."""
+    calls = []
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        db.fetch_rows_of("SELECT * FROM siyu_no_such_table WHERE 1 = %s", [1], meanwhile=lambda: calls.append(1))
+
+    assert calls == [1]
+    make_member(code="M2")
+    assert list(Member.objects.filter(code="M2").values_list("code", flat=True)) == ["M2"]
 
 
 def test_insert_rows_takes_rows_as_they_are_made():
