@@ -347,7 +347,7 @@ def update_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, add: 
     last statement runs.
     """
     if not rows:
-        _alone(meanwhile)
+        alone(meanwhile)
         return 0
     meta = model._meta
     quote = connection.ops.quote_name
@@ -403,7 +403,7 @@ def update_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, add: 
             cursor.execute(sql, params)  # quoted names, placeholders for every value
             updated += cursor.rowcount
     if vendor != "postgresql":
-        _alone(meanwhile)
+        alone(meanwhile)
     return updated
 
 
@@ -425,19 +425,20 @@ def _execute_binary(cursor, sql: str, params: list, *, fetch: bool = False,
         raw.format = psycopg.pq.Format.BINARY
     with connection._prepare_cursor(raw) as bound:
         if meanwhile is None or not psycopg.Pipeline.is_supported():
-            _alone(meanwhile)
+            alone(meanwhile)
             bound.execute(marked, params)
         else:
             # Pipeline mode: the statement goes to the server at once and the results are read
             # when asked for, so the server runs it while ``meanwhile`` runs here.
             with connection.wrap_database_errors, raw.connection.pipeline():
                 bound.execute(marked, params)
-                _alone(meanwhile)
+                alone(meanwhile)
         return bound.fetchall() if fetch else bound.rowcount
 
 
-def _alone(meanwhile: Callable[[], object] | None) -> None:
-    """Call ``meanwhile``, refusing any query it makes: it runs while a statement is in flight."""
+def alone(meanwhile: Callable[[], object] | None) -> None:
+    """Call ``meanwhile`` (if given), refusing any query it makes: work promised to need no
+    database, run while a statement is in flight (see :func:`fetch_rows`)."""
     if meanwhile is None:
         return
 
@@ -463,18 +464,18 @@ def fetch_rows(queryset, *, meanwhile: Callable[[], object] | None = None) -> li
     (a query it makes raises ``RuntimeError``).
     """
     if connection.vendor != "postgresql":
-        _alone(meanwhile)
+        alone(meanwhile)
         return list(queryset)
     compiler = queryset.query.get_compiler(using=queryset.db)
     try:
         sql, params = compiler.as_sql()
     except EmptyResultSet:
-        _alone(meanwhile)
+        alone(meanwhile)
         return []
     columns = [column for column, *_rest in compiler.select]
     if compiler.get_converters(columns) or any(
             column.output_field.get_internal_type() not in _BINARY_SAFE for column in columns):
-        _alone(meanwhile)
+        alone(meanwhile)
         return list(queryset)
     return fetch_rows_of(sql, params, meanwhile=meanwhile)
 
@@ -492,7 +493,7 @@ def fetch_rows_of(sql: str, params: Sequence, *, meanwhile: Callable[[], object]
     :func:`array_text`."""
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
-            _alone(meanwhile)
+            alone(meanwhile)
             cursor.execute(sql, params)
             return list(cursor.fetchall())
         params = [(array_text(p) or p) if isinstance(p, list) else p for p in params]

@@ -34,7 +34,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.core.audit import audit
-from siyu.core.db import among, chunked, fetch_rows, fetch_rows_of, insert_rows, note_bulk_write, update_rows
+from siyu.core.db import alone, among, chunked, fetch_rows, fetch_rows_of, insert_rows, note_bulk_write, update_rows
 from siyu.core.errors import Conflict, ValidationError
 from siyu.loyalty.models import (
     EntryKind,
@@ -148,8 +148,7 @@ def lock_accounts(pairs: Iterable[tuple[int, int]], *, meanwhile: Callable[[], o
     """
     pairs = sorted(set(pairs))
     if not pairs:
-        if meanwhile is not None:
-            meanwhile()
+        alone(meanwhile)
         return {}
     found = _lock_pairs(pairs, meanwhile=meanwhile)
     missing = [pair for pair in pairs if pair not in found]
