@@ -398,7 +398,8 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
     members = defaultdict(set)
     for program_id, member_id in pairs:
         members[program_id].add(member_id)
-    tiers = tiers if tiers is not None or not members else program_tiers(members)
+    if tiers is None and members:
+        tiers = program_tiers(members)
     result = TierResult()
     deciding = []  # (program, tiers, figures, rows)
     for program_id, ids in sorted(members.items()):
