@@ -372,8 +372,8 @@ def update_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, add: 
     width = len(columns) + 1
     updated = 0
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), chunk_size):
-            part = rows[start:start + chunk_size]
+        parts = list(chunked(rows, chunk_size))
+        for n, part in enumerate(parts, 1):
             if vendor == "postgresql":
                 arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in [meta.pk, *columns])
                 # The keys again as a condition on the table: the planner then reads the rows by
@@ -397,8 +397,7 @@ def update_rows(model, fields: Sequence[str], rows: Sequence[Sequence], *, add: 
                            f"ON {table}.{key} = v.k SET {sets}")
                     params = [*values, *fixed_params]
             if vendor == "postgresql":
-                last = start + chunk_size >= len(rows)
-                updated += _execute_binary(cursor, sql, params, meanwhile=meanwhile if last else None)
+                updated += _execute_binary(cursor, sql, params, meanwhile=meanwhile if n == len(parts) else None)
                 continue
             cursor.execute(sql, params)  # quoted names, placeholders for every value
             updated += cursor.rowcount
