@@ -165,9 +165,12 @@ def record_orders(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: 
 
 
 def _resolve_references(parsed: list[_OrderRow], result: IngestResult) -> list[_OrderRow]:
-    channels = by_code(Channel, (p.channel_code for p in parsed))
-    stores = by_code(Store, (p.store_code for p in parsed))
-    guides = by_code(Staff, (p.guide_code for p in parsed))
+    # Held until the commit, as the products: an order's channel, store and guide have no
+    # database constraint (Order). An order without a store code takes its channel's store.
+    channels = by_code(Channel, (p.channel_code for p in parsed), hold=True)
+    stores = by_code(Store, (p.store_code for p in parsed), hold=True)
+    ids_by(Store, "pk", (c.store_id for c in channels.values()), hold=True)
+    guides = by_code(Staff, (p.guide_code for p in parsed), hold=True)
     member_codes = ids_by(Member, "code", (p.member_code for p in parsed))
     member_ids = ids_by(Member, "pk", (p.member_id for p in parsed))
     identities = lookup_identities([i for p in parsed for i in p.buyer])

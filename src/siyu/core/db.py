@@ -101,10 +101,14 @@ def among(field: str, values) -> Lookup:
     return _Among(F(field), list(values))
 
 
-def by_code(model, codes) -> dict:
-    """``{code: object}`` for the rows of ``model`` whose ``code`` is in ``codes`` (one query)."""
+def by_code(model, codes, *, hold: bool = False) -> dict:
+    """``{code: object}`` for the rows of ``model`` whose ``code`` is in ``codes`` (one query);
+    ``hold`` as in :func:`ids_by`."""
     codes = {c for c in codes if c}
-    return {obj.code: obj for obj in model.objects.filter(code__in=codes)} if codes else {}
+    if not codes:
+        return {}
+    found = model.objects.filter(code__in=codes)
+    return {obj.code: obj for obj in (_held(found, model.objects.raw) if hold else found)}
 
 
 def ids_by(model, field: str, values, *, hold: bool = False) -> dict:
@@ -118,13 +122,15 @@ def ids_by(model, field: str, values, *, hold: bool = False) -> dict:
     if not values:
         return {}
     found = model.objects.filter(among(field, sorted(values))).values_list(field, "pk")
-    if not hold or connection.vendor == "sqlite":
-        return dict(found)
-    sql, params = found.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} {'FOR KEY SHARE' if connection.vendor == 'postgresql' else 'LOCK IN SHARE MODE'}",
-                       params)
-        return dict(cursor.fetchall())
+    return dict(_held(found, fetch_rows_of) if hold else found)
+
+
+def _held(queryset, run):
+    """``run(sql, params)`` of ``queryset`` with the rows it finds share-locked (not on SQLite)."""
+    sql, params = queryset.query.sql_with_params()
+    if connection.vendor != "sqlite":
+        sql += " FOR KEY SHARE" if connection.vendor == "postgresql" else " LOCK IN SHARE MODE"
+    return run(sql, params)
 
 
 ANALYZE_MIN_ROWS = 10_000
