@@ -112,10 +112,11 @@ class MemberRfm(models.Model):
     the row was last written.
     """
 
+    # Derived rows, rewritten by every recompute: keys not checked by the database, as ModelChange's.
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="rfm",
-                               db_index=False)
+                               db_index=False, db_constraint=False)
     brand = models.ForeignKey(Brand, verbose_name=_("brand"), on_delete=models.CASCADE, related_name="+",
-                              db_index=False)
+                              db_index=False, db_constraint=False)
     last_order_at = models.DateTimeField(_("last order"))
     frequency = models.PositiveIntegerField(_("orders"))
     monetary = models.DecimalField(_("paid, net of refunds"), max_digits=14, decimal_places=2)
@@ -158,10 +159,12 @@ class MemberRfm(models.Model):
 class MemberLifecycle(models.Model):
     """A member's lifecycle stage with one brand, and since when."""
 
+    # Derived rows, as MemberRfm's: keys not checked by the database (a check per member whose
+    # stage a batch sets, at its commit).
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
-                               related_name="lifecycle", db_index=False)
+                               related_name="lifecycle", db_index=False, db_constraint=False)
     brand = models.ForeignKey(Brand, verbose_name=_("brand"), on_delete=models.CASCADE, related_name="+",
-                              db_index=False)
+                              db_index=False, db_constraint=False)
     stage = models.CharField(_("stage"), max_length=10, choices=LifecycleStage.choices)
     since = models.DateTimeField(_("since"))
     computed_at = models.DateTimeField(_("computed at"))

@@ -118,11 +118,16 @@ class TagAction(models.TextChoices):
 
 
 class MemberTagChange(models.Model):
-    """History: every time a member gained or lost a tag, and why."""
+    """History: every time a member gained or lost a tag, and why.
+
+    Append-only, and written by the thousand with model tags: its keys are not checked by the
+    database, as ``analytics.ModelChange``'s; deleting a member or tag deletes them through the ORM.
+    """
 
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
-                               related_name="tag_changes", db_index=False)
-    tag = models.ForeignKey(Tag, verbose_name=_("tag"), on_delete=models.CASCADE, related_name="changes")
+                               related_name="tag_changes", db_index=False, db_constraint=False)
+    tag = models.ForeignKey(Tag, verbose_name=_("tag"), on_delete=models.CASCADE, related_name="changes",
+                            db_constraint=False)
     action = models.CharField(_("action"), max_length=10, choices=TagAction.choices)
     source = models.CharField(_("source"), max_length=10, choices=TagSource.choices)
     actor = models.CharField(_("actor"), max_length=100, blank=True)
