@@ -1,8 +1,8 @@
 """A batch holds the rows its orders refer to until it commits — the lines' products, the orders'
 channels, stores and guides, whose keys have no database constraint: deleting one meanwhile
-waits, then Django's ``on_delete`` sees the orders (PostgreSQL and MariaDB; SQLite serialises all
-writes anyway). Without the constraints, Django's CASCADE still takes an order's lines and
-refunds with it."""
+waits for the batch (here it gives up), and once the orders are committed Django's
+``on_delete`` sees them (PostgreSQL and MariaDB; SQLite serialises all writes anyway). Without
+the constraints, Django's CASCADE still takes an order's lines and refunds with it."""
 
 from __future__ import annotations
 

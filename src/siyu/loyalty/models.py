@@ -476,13 +476,21 @@ class PointsAllocation(models.Model):
 
 
 class MemberTier(models.Model):
-    """The tier a member holds in a program now; no row means the entry tier."""
+    """The tier a member holds in a program now; no row means the entry tier.
+
+    A derived row (the program's rule applied to the member's history), written by the thousand
+    during ingestion: its keys are not checked by the database, as the tier history's. It is
+    written from the program's tiers for members with a points account in it (whose member and
+    program keys are checked); Django's ``PROTECT`` keeps members, programs and tiers with such
+    rows from deletion.
+    """
 
     program = models.ForeignKey(LoyaltyProgram, verbose_name=_("loyalty program"), on_delete=models.PROTECT,
-                                related_name="+", db_index=False)
+                                related_name="+", db_index=False, db_constraint=False)
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT,
-                               related_name="loyalty_tiers")
-    tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, related_name="+")
+                               related_name="loyalty_tiers", db_constraint=False)
+    tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, related_name="+",
+                             db_constraint=False)
     achieved_at = models.DateTimeField(_("reached at"))
     retained_until = models.DateTimeField(_("kept until (保级至)"), db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
