@@ -229,9 +229,9 @@ class MemberStats(models.Model):
 
 
 class MemberChannelStats(models.Model):
-    # Derived rows, as the sales rollups: the orders they are counted from hold the constraints, so
-    # the new (member, channel) pairs of a batch take no foreign-key checks at its commit (6-7 ms
-    # a batch of 1,000 orders). Deleting a member or channel still removes them (Django cascades).
+    # Derived rows, as the sales rollups: counted from orders whose member and channel ingestion has
+    # checked, so the new (member, channel) pairs of a batch take no foreign-key checks at its
+    # commit (6-7 ms a batch of 1,000 orders). Deleting a member or channel still removes them (Django cascades).
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
                                related_name="channel_stats", db_index=False, db_constraint=False)
     channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.CASCADE,
@@ -263,7 +263,7 @@ class DailySales(models.Model):
     Amounts are net of refunds; ``store_key`` is the order's store id, 0 for none."""
 
     day = models.DateField(_("business day"))
-    # Derived rows: the orders they are computed from hold the constraints, so these keys take no
+    # Derived rows: the orders they are computed from name checked or held channels, so these keys take no
     # foreign-key check per new row at every batch's commit (nor an index of their own: the
     # unique key serves the day-first reads).
     channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.CASCADE, related_name="+",

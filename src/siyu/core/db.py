@@ -116,7 +116,8 @@ def ids_by(model, field: str, values, *, hold: bool = False) -> dict:
 
     With ``hold`` the rows found cannot be deleted until the transaction ends (the share lock a
     foreign-key check takes, once per row for the whole batch): for references written without a
-    database constraint, which Django's ``on_delete`` then protects. SQLite locks the database.
+    database constraint, which Django's ``on_delete`` protects once they are committed (a delete
+    already under way waits, then goes through: docs/ingestion.md). SQLite locks the database.
     """
     values = {v for v in values if v}
     if not values:
