@@ -6,6 +6,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from siyu.commerce.models import Order, Refund
 from siyu.commerce.services import record_orders
@@ -24,7 +26,7 @@ from siyu.loyalty.models import (
     Rounding,
 )
 from tests.factories import make_brand, make_channel, make_event_rule, make_member, make_product, make_store, make_tier
-from tests.loyalty.conftest import NOW, at, balance, buy, event
+from tests.loyalty.conftest import NOW, at, balance, buy, event, order_row
 
 pytestmark = pytest.mark.django_db
 
@@ -184,6 +186,20 @@ def test_excluded_products_and_categories_take_their_share_out(program, member):
     assert tobacco.category == "烟草"
 
     assert balance(member, program) == (45, 0)
+
+
+def test_a_batch_reads_the_products_of_excluded_categories_once(program, member):
+    make_product("SKU-T", category="烟草")
+    PurchaseExclusion.objects.create(program=program, category="烟草")
+    lines = [{"sku": "SKU-T", "amount": "40.00"}, {"sku": "SKU-OK", "amount": "60.00"}]
+    rows = [order_row(member, "100.00", lines=lines) for _ in range(5)]
+
+    with CaptureQueriesContext(connection) as captured:
+        assert not record_orders(rows=rows, source="test").rejected
+
+    by_category = f"{connection.ops.quote_name('category')} IN"
+    assert sum(by_category in q["sql"] for q in captured.captured_queries) == 1
+    assert balance(member, program) == (5 * 60, 0)
 
 
 def test_exclusions_take_the_same_share_of_an_order_read_back_from_the_database(program, member):

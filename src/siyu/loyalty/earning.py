@@ -323,9 +323,9 @@ def _multipliers(index: ProgramIndex, programs: set[int], members: set[int], mom
 def _excluded_by_program(index: ProgramIndex, counted: list, lines: dict) -> dict[int, frozenset[int]]:
     """``{program_id: the products it excludes}`` of the programs with exclusions among the
     ``counted`` orders (read only for those with an order whose lines the caller gave)."""
-    given = {w[0].id for w in counted if w[0].id in index.exclusions and w[1] in lines}
-    return {w[0].id: _excluded_products(*index.exclusions[w[0].id]) if w[0].id in given else frozenset()
-            for w in counted if w[0].id in index.exclusions}
+    programs = {w[0].id for w in counted if w[0].id in index.exclusions}
+    given = {w[0].id for w in counted if w[0].id in programs and w[1] in lines}
+    return {p: _excluded_products(*index.exclusions[p]) if p in given else frozenset() for p in programs}
 
 
 def _less_excluded(paid: Decimal, total: Decimal, out: Decimal) -> Decimal:
