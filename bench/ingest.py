@@ -1,12 +1,13 @@
-"""Order ingestion throughput: ``record_orders`` against the raw SQL floor.
+"""Order ingestion throughput: ``record_order_batches`` and ``record_orders`` against the raw SQL floor.
 
     .venv/bin/python bench/ingest.py --members 20000 --orders 100000 [--lines-per-order 3] [--batch 1000]
 
 Runs on whatever database ``SIYU_DATABASE_URL`` names, in a throwaway test database (created,
 migrated, dropped), and prints JSON: order lines per second through the service (members
 created first with ``upsert_members``, buyers named by identity so resolution runs, member stats
-maintained), the same orders and lines written by plain ``executemany`` INSERTs through the same
-connection with no domain logic (the floor), and the ratio service / floor.
+maintained; the orders sent as one stream of batches, then again one call per batch), the same
+orders and lines written by plain ``executemany`` INSERTs through the same connection with no
+domain logic (the floor), and the ratio service / floor.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--server-side-binding", action="store_true",
                         help="PostgreSQL what-if: run with psycopg server-side binding "
                              "(DATABASES OPTIONS server_side_binding) instead of Django's client-side default")
+    parser.add_argument("--calls", choices=["both", "stream", "batch"], default="both",
+                        help="stream: the orders through record_order_batches, as siyu import sends a file "
+                             "(each batch parsed while the one before is written); batch: one record_orders "
+                             "call per batch, as API requests come; both (the default): the stream is the "
+                             "service figure, then the orders again one call per batch (service_per_call)")
     parser.add_argument("--skip-floor", action="store_true", help="measure the service only")
     return parser.parse_args(argv)
 
@@ -125,10 +131,7 @@ class SqlTimer:
         return [{"sql": shape, "calls": calls, "seconds": round(seconds, 2)} for shape, (calls, seconds) in rows]
 
 
-def run_service(args, members, orders) -> dict:
-    from django.db import connection
-
-    from siyu.commerce.services import record_orders
+def run_members(args, members) -> dict:
     from siyu.members.services import upsert_members
 
     started = time.perf_counter()
@@ -137,6 +140,15 @@ def run_service(args, members, orders) -> dict:
         assert not result.rejected, result.rejected[:3]
     member_seconds = time.perf_counter() - started
     log(f"members: {len(members)} in {member_seconds:.1f}s")
+    return {"member_seconds": round(member_seconds, 2), "members_per_s": round(len(members) / member_seconds)}
+
+
+def run_orders(args, orders, *, stream: bool) -> dict:
+    """The orders through the service: as one stream (``record_order_batches``, as ``siyu import``
+    sends a file) or one ``record_orders`` call per batch (as API requests come)."""
+    from django.db import connection
+
+    from siyu.commerce.services import record_order_batches, record_orders
 
     profiler = cProfile.Profile() if args.profile else None
     timer = SqlTimer() if args.sql_profile else None
@@ -145,11 +157,13 @@ def run_service(args, members, orders) -> dict:
     if profiler:
         profiler.enable()
     with connection.execute_wrapper(timer) if timer else contextlib.nullcontext():
-        for i in range(0, len(orders), args.batch):
-            result = record_orders(rows=orders[i:i + args.batch], source="bench")
+        batches = [orders[i:i + args.batch] for i in range(0, len(orders), args.batch)]
+        results = (record_order_batches(batches=batches, source="bench") if stream
+                   else (record_orders(rows=rows, source="bench") for rows in batches))
+        for n, result in enumerate(results):
             assert not result.rejected, result.rejected[:3]
-            if i // args.batch % 20 == 0:
-                log(f"orders: {i + args.batch}/{len(orders)}")
+            if n % 20 == 0:
+                log(f"orders: {(n + 1) * args.batch}/{len(orders)}")
     if profiler:
         profiler.disable()
     order_seconds = time.perf_counter() - started
@@ -163,8 +177,6 @@ def run_service(args, members, orders) -> dict:
         log(out.getvalue())
     lines = len(orders) * args.lines_per_order
     return {
-        "member_seconds": round(member_seconds, 2),
-        "members_per_s": round(len(members) / member_seconds),
         "seconds": round(order_seconds, 2),
         "orders_per_s": round(len(orders) / order_seconds),
         "lines_per_s": round(lines / order_seconds),
@@ -328,8 +340,13 @@ def main(argv=None) -> dict:
         members, orders = make_data(args, rng)
         setup_reference(args)
         gc.freeze()  # the generated rows stay to the end: no collector pass needs to scan them again
-        service = run_service(args, members, orders)
+        service = run_members(args, members)
+        service.update(run_orders(args, orders, stream=args.calls != "batch"))
         after_service = counts()
+        per_call = None
+        if args.calls == "both":
+            flush_orders()
+            per_call = run_orders(args, orders, stream=False)
         floor = None if args.skip_floor else run_floor(args, orders)
         report = {
             "bench": "ingest",
@@ -341,7 +358,9 @@ def main(argv=None) -> dict:
             "order_lines": args.orders * args.lines_per_order,
             "batch": args.batch,
             "server_side_binding": bool(connection.settings_dict.get("OPTIONS", {}).get("server_side_binding")),
+            "calls": args.calls,
             "service": service,
+            "service_per_call": per_call,
             "floor": floor,
             "ratio": round(service["lines_per_s"] / floor["lines_per_s"], 3) if floor else None,
             "counts": after_service,

@@ -195,3 +195,42 @@ def test_a_merge_adds_the_merged_members_months_to_the_survivors(member):
     assert months == [(member.pk, dt.date(2026, 5, 1), 2, Decimal("350.00")),
                       (member.pk, dt.date(2026, 6, 1), 1, Decimal("20.00"))]
     assert sorted(DailySales.objects.values_list("day", "orders", "member_orders", "amount")) == daily
+
+
+def test_a_stream_of_batches_records_what_one_call_per_batch_records(member, pos, monkeypatch):
+    """``record_order_batches``: each batch lands as ``record_orders`` would land it, rows numbered
+    across batches; on PostgreSQL the next batch is parsed while the kept totals of the one before
+    are written (seen from another connection)."""
+    from django.db import connection
+
+    from siyu.commerce import services
+
+    seen = []
+    parse = services._parse_order
+
+    def watched_parse(row, raw):
+        if row == 3 and connection.vendor == "postgresql":  # the second batch's first row
+            import psycopg
+
+            with psycopg.connect(**connection.get_connection_params()) as other:
+                seen.extend(other.execute("SELECT state, query FROM pg_stat_activity WHERE pid = %s",
+                                          [connection.connection.info.backend_pid]).fetchall())
+        return parse(row, raw)
+
+    monkeypatch.setattr(services, "_parse_order", watched_parse)
+    batches = [[_order(external_id="A1"), _order(external_id="A2", paid_amount="-1")],
+               [_order(external_id="A3", ordered_at="2026-05-02 10:00"), _order(external_id="A1")],
+               [_order(external_id="A4", ordered_at="2026-05-03 10:00")]]
+
+    results = list(services.record_order_batches(batches=batches, source="test"))
+
+    assert [(r.created, r.duplicates, [(x.row, x.code) for x in r.rejected]) for r in results] == [
+        (1, 0, [(2, "negative_amount")]), (1, 1, []), (1, 0, [])]
+    assert [r.ids for r in results][1] == list(Order.objects.filter(external_id__in=["A3", "A1"])
+                                                .order_by("-external_id").values_list("pk", flat=True))
+    stats = MemberStats.objects.get(member=member)
+    assert (stats.order_count, stats.total_paid) == (3, Decimal("900.00"))
+    assert MemberMonth.objects.get(member=member).orders == 3
+    assert list(IngestRejection.objects.values_list("row", "field")) == [(2, "paid_amount")]
+    if connection.vendor == "postgresql":
+        assert len(seen) == 1 and seen[0][0] == "active" and "commerce_memberstats" in seen[0][1]

@@ -170,3 +170,23 @@ def test_a_tab_separated_utf16_export_is_read(db, tmp_path):
 
     assert "Encoding: utf-16" in output
     assert list(Member.objects.values_list("phone", "name")) == [("13800138999", "孙七")]
+
+
+def test_a_csv_that_stops_decoding_part_way_keeps_the_chunks_read_before_it(pos, tmp_path):
+    """Each chunk is read while the one before it is written: a chunk that cannot be read fails
+    the import only after the chunk before it has committed, as reading them in turn did."""
+    from siyu.integrations.importers.errors import ImportSetupError
+    from siyu.integrations.services import import_file
+
+    rows = b"".join(b"R%04d,13800138%03d,10.00,2026-05-01 10:00\n" % (n, n % 1000) for n in range(1, 401))
+    path = tmp_path / "orders.csv"
+    path.write_bytes(b"external_id,phone,paid_amount,ordered_at\n" + rows + b"R9999,\xff\xfe,1.00,2026-05-01\n")
+
+    with path.open("rb") as stream, pytest.raises(ImportSetupError) as raised:
+        import_file(entity="orders", stream=stream, filename="orders.csv", channel="pos-sh-01", encoding="utf-8",
+                    batch_size=50)
+
+    assert raised.value.code == "bad_encoding"
+    landed = sorted(Order.objects.values_list("external_id", flat=True))
+    assert landed and len(landed) % 50 == 0 and len(landed) < 400  # whole chunks, in file order
+    assert landed == [f"R{n:04d}" for n in range(1, len(landed) + 1)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -26,8 +26,8 @@ from siyu.commerce.models import (
 )
 from siyu.commerce.rollups import add_orders, orders_changing
 from siyu.commerce.stats import add_new_orders_to_stats, refresh_member_stats
-from siyu.core.db import among, by_code, chunked, ids_by, insert_rows, note_bulk_write
-from siyu.core.ingest import IngestResult, run_batch
+from siyu.core.db import among, by_code, chunked, execute_sql, ids_by, insert_rows, note_bulk_write, spare_work
+from siyu.core.ingest import IngestResult, run_batch, run_batches
 from siyu.core.money import ZERO
 from siyu.core.rows import RowError, RowReader, unknown_reference
 from siyu.core.time import business_zone
@@ -164,6 +164,15 @@ def record_orders(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: 
                      first_row=first_row, row_numbers=row_numbers)
 
 
+def record_order_batches(*, batches: Iterable[Sequence[Mapping[str, Any]]], source: str,
+                         first_row: int = 1) -> Iterator[IngestResult]:
+    """:func:`record_orders` over a stream of batches (a file, a backfill), one result per batch
+    as each commits; rows are numbered on across batches from ``first_row``. Each batch is
+    parsed while the one before is written: on PostgreSQL, during its kept-total upserts."""
+    return run_batches(entity="order", batches=batches, parse=_parse_order, apply=_apply_orders, source=source,
+                       first_row=first_row)
+
+
 def _resolve_references(parsed: list[_OrderRow], result: IngestResult) -> list[_OrderRow]:
     # Held until the commit, as the products: an order's channel, store and guide have no
     # database constraint (Order). An order without a store code takes its channel's store.
@@ -296,8 +305,9 @@ def _count_new_orders(order_ids: list[int]) -> None:
         add_new_orders_to_stats(order_ids)
         add_orders(order_ids)
         return
-    with connection.cursor() as cursor:
-        cursor.execute(_new_orders_sql(business_zone().key), [sorted(order_ids), True, True, True, True])
+    # The batch's longest statement: the next batch of a stream is parsed meanwhile (run_batches).
+    execute_sql(_new_orders_sql(business_zone().key), [sorted(order_ids), True, True, True, True],
+                meanwhile=spare_work())
 
 
 @functools.cache

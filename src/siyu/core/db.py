@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from decimal import Decimal
 
 from django.core.exceptions import EmptyResultSet
@@ -455,6 +457,31 @@ def alone(meanwhile: Callable[[], object] | None) -> None:
         meanwhile()
 
 
+#: Work offered by :func:`spare_time`, taken by :func:`spare_work`.
+_spare: ContextVar[Callable[[], object] | None] = ContextVar("siyu_spare_work", default=None)
+
+
+@contextlib.contextmanager
+def spare_time(work: Callable[[], object]) -> Iterator[None]:
+    """Offer ``work`` (which must not use the database) to run while the database is busy: a
+    statement long enough to hide it takes it with :func:`spare_work` and passes it as its
+    ``meanwhile``. Whoever offers it checks afterwards whether it ran, and runs it if not: it
+    runs at most once, and nothing promises that it runs inside the block."""
+    token = _spare.set(work)
+    try:
+        yield
+    finally:
+        _spare.reset(token)
+
+
+def spare_work() -> Callable[[], object] | None:
+    """The work :func:`spare_time` offers, taken (a second call gives None), or None."""
+    work = _spare.get()
+    if work is not None:
+        _spare.set(None)
+    return work
+
+
 def fetch_rows(queryset, *, meanwhile: Callable[[], object] | None = None) -> list[tuple]:
     """The rows of a ``values_list()`` queryset (not ``flat``), as a list of tuples.
 
@@ -497,13 +524,23 @@ def fetch_rows_of(sql: str, params: Sequence, *, meanwhile: Callable[[], object]
     """The rows a raw statement gives (``%s`` placeholders), as a list of tuples: on PostgreSQL
     read in binary (see :func:`fetch_rows`, and there ``meanwhile``), lists of ints sent as
     :func:`array_text`."""
+    return _run_raw(sql, params, fetch=True, meanwhile=meanwhile)
+
+
+def execute_sql(sql: str, params: Sequence, *, meanwhile: Callable[[], object] | None = None) -> int:
+    """Run a raw statement (``%s`` placeholders) that returns no rows; returns the rows it
+    touched. Parameters go as in :func:`fetch_rows_of`, and so does ``meanwhile``."""
+    return _run_raw(sql, params, fetch=False, meanwhile=meanwhile)
+
+
+def _run_raw(sql: str, params: Sequence, *, fetch: bool, meanwhile: Callable[[], object] | None):
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
             alone(meanwhile)
             cursor.execute(sql, params)
-            return list(cursor.fetchall())
+            return list(cursor.fetchall()) if fetch else cursor.rowcount
         params = [(array_text(p) or p) if isinstance(p, list) else p for p in params]
-        return _execute_binary(cursor, sql, params, fetch=True, meanwhile=meanwhile)
+        return _execute_binary(cursor, sql, params, fetch=fetch, meanwhile=meanwhile)
 
 
 def room_for_updates(*tables: str, fillfactor: int = 50):

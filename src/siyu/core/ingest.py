@@ -6,14 +6,14 @@ import contextlib
 import gc
 import json
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
-from siyu.core.db import prefer_index_probes
+from siyu.core.db import prefer_index_probes, spare_time
 from siyu.core.models import IngestRejection
 from siyu.core.rows import RowError
 
@@ -116,6 +116,73 @@ def run_batch(*, entity: str, rows: Sequence[Mapping[str, Any]], parse: Callable
     return result
 
 
+def run_batches(*, entity: str, batches: Iterable[Sequence[Mapping[str, Any]]], parse: Callable[[int, Any], Any],
+                apply: Callable[[list, IngestResult], None], source: str, first_row: int = 1
+                ) -> Iterator[IngestResult]:
+    """:func:`run_batch` over a stream of batches, yielding each result once its batch has
+    committed; rows are numbered on across batches from ``first_row``.
+
+    Each batch is parsed while the one before it is written: ``apply`` may hand the parsing
+    to a statement that runs long enough to hide it (:func:`~siyu.core.db.spare_time`), and
+    whatever it leaves is done after the commit. Both sides of the connection then work at once,
+    where one batch at a time leaves the database idle while a batch is parsed. A batch's
+    results, rejections and transaction are those :func:`run_batch` gives it. The next batch is
+    drawn from ``batches`` at that time too: drawing one must not use the database.
+    """
+    stream = iter(batches)
+    start = first_row
+
+    def parse_next() -> tuple[list, IngestResult] | None:
+        nonlocal start
+        rows = next(stream, None)
+        if rows is None:
+            return None
+        numbers = list(range(start, start + len(rows)))
+        start += len(rows)
+        result = IngestResult(entity=entity, row_numbers=numbers)
+        return _parse(rows, numbers, parse, result), result
+
+    with _collector_paused():
+        current = parse_next()
+    while current is not None:
+        parsed, result = current
+        ahead = Once(parse_next)
+        with _collector_paused(), spare_time(ahead):
+            _apply(parsed, apply, source, result)
+        result.rejected.sort(key=lambda r: r.row)
+        yield result  # before the next batch's error, if it has one: this batch has landed
+        with _collector_paused():
+            current = ahead.result()
+
+
+class Once:
+    """Work to offer to :func:`~siyu.core.db.spare_time`: the call is made at most once, by
+    whoever comes first; :meth:`result` makes it if nobody has, and gives its value or raises its
+    error (kept until asked for, so that the work a statement runs meanwhile never fails that
+    statement or its batch)."""
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self.work = work
+        self.done = False
+        self.value: Any = None
+        self.error: Exception | None = None
+
+    def __call__(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        try:
+            self.value = self.work()
+        except Exception as error:  # raised again by result()
+            self.error = error
+
+    def result(self) -> Any:
+        self()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """No cyclic garbage collection while a batch runs; it runs as usual once the batch is done.
@@ -136,12 +203,21 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _run(rows, numbers, parse, apply, source: str, result: IngestResult) -> None:
+    _apply(_parse(rows, numbers, parse, result), apply, source, result)
+
+
+def _parse(rows, numbers, parse, result: IngestResult) -> list:
+    """The parsed rows; the rows ``parse`` refuses are rejected on ``result``."""
     parsed = []
     for number, raw in zip(numbers, rows, strict=True):
         try:
             parsed.append(parse(number, raw))
         except RowError as error:
             result.reject(number, error, raw)
+    return parsed
+
+
+def _apply(parsed: list, apply, source: str, result: IngestResult) -> None:
     with transaction.atomic():
         prefer_index_probes()  # every statement of a batch reads the rows it touches by their keys
         if parsed:

@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from siyu.commerce.models import Order, OrderLine, Refund
-from siyu.commerce.services import record_orders
-from siyu.core.ingest import IngestResult
+from siyu.commerce.services import record_order_batches, record_orders
 from siyu.demo.automation import run_journeys, setup_journeys
 from siyu.demo.calendar import Calendar
 from siyu.demo.events import Events
@@ -79,9 +78,14 @@ def _quiet(phase: str, advance: int, total: int | None) -> None:
 
 def _ingest(service, rows: list[dict], *, batch: int, phase: str, progress: Progress,
             summary: Summary) -> None:
-    for start in range(0, len(rows), batch):
-        chunk = rows[start:start + batch]
-        result: IngestResult = service(rows=chunk, source=SOURCE, first_row=start + 1)
+    """``rows`` through ``service`` a batch at a time; orders go as a stream (record_order_batches)."""
+    chunks = [rows[start:start + batch] for start in range(0, len(rows), batch)]
+    if service is record_orders:
+        results = record_order_batches(batches=chunks, source=SOURCE)
+    else:
+        results = (service(rows=chunk, source=SOURCE, first_row=start + 1)
+                   for start, chunk in zip(range(0, len(rows), batch), chunks, strict=True))
+    for chunk, result in zip(chunks, results, strict=True):
         if result.rejected:
             summary.rejected += len(result.rejected)
             summary.rejections.extend(result.rejected[:5])

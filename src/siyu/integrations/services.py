@@ -7,6 +7,7 @@ the shared rejection table.
 
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -17,7 +18,8 @@ from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Channel
 from siyu.commerce.services import record_orders
-from siyu.core.ingest import IngestResult, store_rejections
+from siyu.core.db import spare_time
+from siyu.core.ingest import IngestResult, Once, store_rejections
 from siyu.core.rows import RowError
 from siyu.events.services import record_events
 from siyu.integrations.importers.errors import ImportSetupError
@@ -67,16 +69,20 @@ def import_file(*, entity: str, stream: IO[bytes], filename: str, preset: str = 
                               encoding=getattr(reader, "encoding", None), columns=columns,
                               mapping=dict(layout.columns), ignored_columns=layout.ignored)
         records = _records(reader.rows(), entity, chosen, layout, channel, report)
-        chunk: list[Record] = []
-        for record in records:
-            chunk.append(record)
-            if len(chunk) >= batch_size:
+
+        def read_chunk() -> list[Record]:
+            return list(itertools.islice(records, batch_size))
+
+        chunk = read_chunk()
+        while chunk:
+            # The next chunk is read while this one is written: on PostgreSQL an order batch's
+            # longest statement takes the reading (core.db.spare_time); else it comes after.
+            following = Once(read_chunk)
+            with spare_time(following):
                 _import_chunk(chunk, entity, report, actor=actor, on_reject=on_reject)
-                chunk = []
-                if progress:
-                    progress(report, reader.progress())
-        if chunk:
-            _import_chunk(chunk, entity, report, actor=actor, on_reject=on_reject)
+            chunk = following.result()
+            if progress and chunk:
+                progress(report, reader.progress())
         if progress:
             progress(report, 1.0)
     finally:
