@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -257,22 +257,25 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     order_ids = _insert_orders(new_rows)
     note_bulk_write(Order, len(order_ids))
     lines, refunds = [], []
-    for order_id, p in zip(order_ids, new_rows, strict=True):
-        for line in p.lines:
-            line["product_id"] = products.get(line["sku"])  # for earning too (NewOrder.lines)
-            lines.append((order_id, line["line_no"], line["product_id"], line["sku"], line["name"],
-                          line["quantity"], line["unit_price"], line["amount"]))
-        refunds.extend((order_id, r["external_id"], r["amount"], r["refunded_at"], r["reason"]) for r in p.refunds)
+
+    def prepare() -> None:  # no database: made while the kept totals are written
+        for order_id, p in zip(order_ids, new_rows, strict=True):
+            for line in p.lines:
+                line["product_id"] = products.get(line["sku"])  # for earning too (NewOrder.lines)
+                lines.append((order_id, line["line_no"], line["product_id"], line["sku"], line["name"],
+                              line["quantity"], line["unit_price"], line["amount"]))
+            refunds.extend((order_id, r["external_id"], r["amount"], r["refunded_at"], r["reason"])
+                           for r in p.refunds)
+            result.accept(p.row, order_id)
+        result.created += len(order_ids)
+
+    # New orders are added to the kept totals, which read the orders alone: their lines and
+    # refunds are made meanwhile and written next. Members whose existing orders changed are
+    # recomputed afterwards (which also covers their new orders of this batch).
+    _count_new_orders(order_ids, meanwhile=prepare)
     insert_rows(OrderLine, LINE_COLUMNS, lines)
     note_bulk_write(OrderLine, len(lines))  # the planner must see the lines of a bulk load
     insert_rows(Refund, REFUND_COLUMNS, refunds)
-    result.created += len(order_ids)
-    for order_id, p in zip(order_ids, new_rows, strict=True):
-        result.accept(p.row, order_id)
-
-    # New orders are added to the kept totals; members whose existing orders changed are
-    # recomputed afterwards (which also covers their new orders of this batch).
-    _count_new_orders(order_ids)
     touched = _apply_updates(updated, products, result)
     release_coupons_for_orders(order_ids=[o.pk for o, _ in updated])  # coupons of orders now closed
     refresh_member_stats(touched)
@@ -295,19 +298,27 @@ LINE_COLUMNS = ["order_id", "line_no", "product_id", "sku", "name", "quantity", 
 REFUND_COLUMNS = ["order_id", "external_id", "amount", "refunded_at", "reason"]
 
 
-def _count_new_orders(order_ids: list[int]) -> None:
+def _count_new_orders(order_ids: list[int], *, meanwhile: Callable[[], object]) -> None:
     """New orders into the kept totals: member stats, per-channel stats and both sales rollups.
 
     On PostgreSQL one statement reads the batch's orders once and feeds the four upserts as
     data-modifying CTEs; one by one, each read the orders by id again (1-2 ms a batch of 1,000)
-    and paid its own round trip. Elsewhere the statements run in turn."""
+    and paid its own round trip. Elsewhere the statements run in turn. ``meanwhile`` (no
+    database) runs while PostgreSQL works, and so does the spare work offered to this batch
+    (the next batch of a stream, run_batches): this is the batch's longest statement."""
+    spare = spare_work()
+
+    def work() -> None:
+        meanwhile()
+        if spare is not None:
+            spare()
+
     if connection.vendor != "postgresql" or not order_ids:
+        work()
         add_new_orders_to_stats(order_ids)
         add_orders(order_ids)
         return
-    # The batch's longest statement: the next batch of a stream is parsed meanwhile (run_batches).
-    execute_sql(_new_orders_sql(business_zone().key), [sorted(order_ids), True, True, True, True],
-                meanwhile=spare_work())
+    execute_sql(_new_orders_sql(business_zone().key), [sorted(order_ids), True, True, True, True], meanwhile=work)
 
 
 @functools.cache
