@@ -62,6 +62,8 @@ def test_each_kind_of_rejection_is_reported_with_its_file_row_and_the_good_rows_
     assert rejects[2][None] == ["extra"]
     kept = sorted(IngestRejection.objects.values_list("row", "field", "code"))
     assert kept == sorted((int(row), field, code) for row, field, code in EXPECTED)
+    if batch_size == "1000":  # one chunk: the service's rejections and the import's share its batch
+        assert IngestRejection.objects.values("batch_id").distinct().count() == 1
     assert "Accepted: 3 (created 3, updated 0)" in output
     assert "Rejected: 7 (8 rows)" in output
     assert f"Rejected rows written to {orders_file.with_name('orders.rejects.csv')}" in output

@@ -27,7 +27,7 @@ from siyu.commerce.models import (
 from siyu.commerce.rollups import add_orders, orders_changing
 from siyu.commerce.stats import add_new_orders_to_stats, refresh_member_stats
 from siyu.core.db import among, by_code, chunked, execute_sql, ids_by, insert_rows, note_bulk_write, spare_work
-from siyu.core.ingest import IngestResult, run_batch, run_batches
+from siyu.core.ingest import Batch, IngestResult, run_batch, run_batches
 from siyu.core.money import ZERO
 from siyu.core.rows import RowError, RowReader, unknown_reference
 from siyu.core.time import business_zone
@@ -164,11 +164,12 @@ def record_orders(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: 
                      first_row=first_row, row_numbers=row_numbers)
 
 
-def record_order_batches(*, batches: Iterable[Sequence[Mapping[str, Any]]], source: str,
+def record_order_batches(*, batches: Iterable[Sequence[Mapping[str, Any]] | Batch], source: str,
                          first_row: int = 1) -> Iterator[IngestResult]:
     """:func:`record_orders` over a stream of batches (a file, a backfill), one result per batch
-    as each commits; rows are numbered on across batches from ``first_row``. Each batch is
-    parsed while the one before is written: on PostgreSQL, during its kept-total upserts."""
+    as each commits; rows are numbered on across batches from ``first_row`` (or by each
+    :class:`~siyu.core.ingest.Batch`). Each batch is parsed while the one before is written: on
+    PostgreSQL, during its kept-total upserts."""
     return run_batches(entity="order", batches=batches, parse=_parse_order, apply=_apply_orders, source=source,
                        first_row=first_row)
 

@@ -116,11 +116,23 @@ def run_batch(*, entity: str, rows: Sequence[Mapping[str, Any]], parse: Callable
     return result
 
 
-def run_batches(*, entity: str, batches: Iterable[Sequence[Mapping[str, Any]]], parse: Callable[[int, Any], Any],
-                apply: Callable[[list, IngestResult], None], source: str, first_row: int = 1
-                ) -> Iterator[IngestResult]:
+@dataclass(frozen=True)
+class Batch:
+    """A batch of a stream (:func:`run_batches`) with its rows' own numbers (a file's line
+    numbers), and ``also``: more to write in the batch's transaction once the service has written
+    it (an importer's own rejections, under the batch's id)."""
+
+    rows: Sequence[Mapping[str, Any]]
+    row_numbers: Sequence[int]
+    also: Callable[[IngestResult], None] | None = None
+
+
+def run_batches(*, entity: str, batches: Iterable[Sequence[Mapping[str, Any]] | Batch],
+                parse: Callable[[int, Any], Any], apply: Callable[[list, IngestResult], None], source: str,
+                first_row: int = 1) -> Iterator[IngestResult]:
     """:func:`run_batch` over a stream of batches, yielding each result once its batch has
-    committed; rows are numbered on across batches from ``first_row``.
+    committed; rows are numbered on across batches from ``first_row``, or as a :class:`Batch`
+    numbers them.
 
     Each batch is parsed while the one before it is written: ``apply`` may hand the parsing
     to a statement that runs long enough to hide it (:func:`~siyu.core.db.spare_time`), and
@@ -132,23 +144,26 @@ def run_batches(*, entity: str, batches: Iterable[Sequence[Mapping[str, Any]]], 
     stream = iter(batches)
     start = first_row
 
-    def parse_next() -> tuple[list, IngestResult] | None:
+    def parse_next() -> tuple[list, IngestResult, Callable | None] | None:
         nonlocal start
-        rows = next(stream, None)
-        if rows is None:
+        batch = next(stream, None)
+        if batch is None:
             return None
-        numbers = list(range(start, start + len(rows)))
-        start += len(rows)
-        result = IngestResult(entity=entity, row_numbers=numbers)
-        return _parse(rows, numbers, parse, result), result
+        if not isinstance(batch, Batch):
+            batch = Batch(batch, range(start, start + len(batch)))
+            start += len(batch.rows)
+        if len(batch.row_numbers) != len(batch.rows):
+            raise ValueError("row_numbers must give one number per row")
+        result = IngestResult(entity=entity, row_numbers=list(batch.row_numbers))
+        return _parse(batch.rows, result.row_numbers, parse, result), result, batch.also
 
     with _collector_paused():
         current = parse_next()
     while current is not None:
-        parsed, result = current
+        parsed, result, also = current
         ahead = Once(parse_next)
         with _collector_paused(), spare_time(ahead):
-            _apply(parsed, apply, source, result)
+            _apply(parsed, apply, source, result, also=also)
         result.rejected.sort(key=lambda r: r.row)
         yield result  # before the next batch's error, if it has one: this batch has landed
         with _collector_paused():
@@ -217,7 +232,8 @@ def _parse(rows, numbers, parse, result: IngestResult) -> list:
     return parsed
 
 
-def _apply(parsed: list, apply, source: str, result: IngestResult) -> None:
+def _apply(parsed: list, apply, source: str, result: IngestResult, *,
+           also: Callable[[IngestResult], None] | None = None) -> None:
     with transaction.atomic():
         prefer_index_probes()  # every statement of a batch reads the rows it touches by their keys
         if parsed:
@@ -230,3 +246,5 @@ def _apply(parsed: list, apply, source: str, result: IngestResult) -> None:
 
             members_changed(result.members, buyers=result.buyers)
         store_rejections(result, source=source)
+        if also is not None:
+            also(result)

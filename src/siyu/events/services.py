@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Channel
 from siyu.core.db import ids_by, insert_rows, note_bulk_write
-from siyu.core.ingest import IngestResult, run_batch
+from siyu.core.ingest import Batch, IngestResult, run_batch, run_batches
 from siyu.core.rows import RowError, RowReader, unknown_reference
 from siyu.events.models import Event, EventKind
 from siyu.loyalty.earning import earn_for_events
@@ -79,6 +79,13 @@ def record_events(*, rows: Sequence[Mapping[str, Any]], source: str, first_row: 
     """
     return run_batch(entity="event", rows=rows, parse=_parse_event, apply=_apply_events, source=source,
                      first_row=first_row, row_numbers=row_numbers)
+
+
+def record_event_batches(*, batches: Iterable[Sequence[Mapping[str, Any]] | Batch],
+                         source: str) -> Iterator[IngestResult]:
+    """:func:`record_events` over a stream of batches, one result per batch as each commits
+    (see :func:`~siyu.core.ingest.run_batches`)."""
+    return run_batches(entity="event", batches=batches, parse=_parse_event, apply=_apply_events, source=source)
 
 
 def _apply_events(parsed: list[_EventRow], result: IngestResult) -> None:

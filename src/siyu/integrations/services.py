@@ -1,35 +1,34 @@
 """Integration writes: importing files of members, orders and events.
 
 The CLI (``siyu import``) and the console import page both call :func:`import_file`; it writes
-only through the batch services (``upsert_members``, ``record_orders``, ``record_events``) and
-the shared rejection table.
+only through the batch services, as streams of batches (``upsert_member_batches``,
+``record_order_batches``, ``record_event_batches``), and the shared rejection table.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
-import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO
 
-from django.db import transaction
 from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Channel
-from siyu.commerce.services import record_orders
-from siyu.core.db import spare_time
-from siyu.core.ingest import IngestResult, Once, store_rejections
+from siyu.commerce.services import record_order_batches
+from siyu.core.ingest import Batch, IngestResult, store_rejections
 from siyu.core.rows import RowError
-from siyu.events.services import record_events
+from siyu.events.services import record_event_batches
 from siyu.integrations.importers.errors import ImportSetupError
-from siyu.integrations.importers.fields import LINE_LEVEL, SERVICE_ENTITY, check_entity
+from siyu.integrations.importers.fields import LINE_LEVEL, check_entity
 from siyu.integrations.importers.mapping import Layout, build_layout
 from siyu.integrations.importers.presets import Preset, get_preset
 from siyu.integrations.importers.readers import SourceRow, format_for, open_reader
 from siyu.integrations.importers.records import OrderGrouper, Prepared, Record, normalise
 from siyu.integrations.importers.report import ImportReport, RejectedRow, RejectSink
-from siyu.members.services import upsert_members
+from siyu.members.services import upsert_member_batches
 
 #: ``progress(report, fraction)``: called after each chunk; ``fraction`` of the file read or None.
 Progress = Callable[[ImportReport, "float | None"], None]
@@ -69,19 +68,23 @@ def import_file(*, entity: str, stream: IO[bytes], filename: str, preset: str = 
                               encoding=getattr(reader, "encoding", None), columns=columns,
                               mapping=dict(layout.columns), ignored_columns=layout.ignored)
         records = _records(reader.rows(), entity, chosen, layout, channel, report)
+        sent: deque[tuple[list[Record], list[RejectedRow]]] = deque()  # chunks sent, not yet reported
 
-        def read_chunk() -> list[Record]:
-            return list(itertools.islice(records, batch_size))
+        def batches() -> Iterator[Batch]:
+            # Drawn while the batch before is written (core.ingest.run_batches): reading the file
+            # and parsing the next chunk overlap the database's work.
+            while chunk := list(itertools.islice(records, batch_size)):
+                local = [reject for r in chunk if r.error is not None for reject in _fan_out(r, r.error)]
+                sent.append((chunk, local))
+                good = [r for r in chunk if r.error is None]
+                yield Batch([r.data for r in good], [r.number for r in good],
+                            also=functools.partial(_store_local, local, report.source))
 
-        chunk = read_chunk()
-        while chunk:
-            # The next chunk is read while this one is written: on PostgreSQL an order batch's
-            # longest statement takes the reading (core.db.spare_time); else it comes after.
-            following = Once(read_chunk)
-            with spare_time(following):
-                _import_chunk(chunk, entity, report, actor=actor, on_reject=on_reject)
-            chunk = following.result()
-            if progress and chunk:
+        extra = {"actor": actor} if entity == "members" else {}
+        for result in _STREAMS[entity](batches=batches(), source=report.source, **extra):
+            chunk, local = sent.popleft()
+            _report_chunk(chunk, local, result, report, on_reject)
+            if progress:
                 progress(report, reader.progress())
         if progress:
             progress(report, 1.0)
@@ -137,36 +140,29 @@ def _prepare(row: SourceRow, entity: str, preset: Preset, layout: Layout, channe
     return Prepared(row, data, None, key, continues)
 
 
-_SERVICES = {"members": upsert_members, "orders": record_orders, "events": record_events}
+_STREAMS = {"members": upsert_member_batches, "orders": record_order_batches, "events": record_event_batches}
 
 
-def _import_chunk(chunk: list[Record], entity: str, report: ImportReport, *, actor: str,
+def _store_local(rejects: list[RejectedRow], source: str, result: IngestResult) -> None:
+    """In the batch's transaction, under its id: this layer's rejections of the chunk."""
+    local = IngestResult(entity=result.entity, batch_id=result.batch_id)
+    for reject in rejects:
+        local.reject(reject.row, RowError(reject.field, reject.code, reject.message), reject.raw)
+    store_rejections(local, source=source)
+
+
+def _report_chunk(chunk: list[Record], local: list[RejectedRow], result: IngestResult, report: ImportReport,
                   on_reject: RejectSink | None) -> None:
-    """One transaction: the service's batch, then this layer's rejections in the same batch id."""
-    good = [r for r in chunk if r.error is None]
-    bad = [r for r in chunk if r.error is not None]
+    """A committed chunk into the report: counts, then every rejected file row in file order."""
+    by_row = {record.number: record for record in chunk if record.error is None}
     report.records += len(chunk)
-    rejected: list[RejectedRow] = []
-    with transaction.atomic(durable=True):
-        result = None
-        if good:
-            extra = {"actor": actor} if entity == "members" else {}
-            result = _SERVICES[entity](rows=[r.data for r in good], source=report.source,
-                                       row_numbers=[r.number for r in good], **extra)
-            by_row = {record.number: record for record in good}
-            report.created += result.created
-            report.updated += result.updated
-            report.duplicates += result.duplicates
-            for rejection in result.rejected:
-                error = RowError(rejection.field, rejection.code, rejection.message)
-                rejected.extend(_fan_out(by_row[rejection.row], error))
-        local = IngestResult(entity=SERVICE_ENTITY[entity], batch_id=result.batch_id if result else uuid.uuid4())
-        for record in bad:
-            for reject in _fan_out(record, record.error):
-                rejected.append(reject)
-                local.reject(reject.row, RowError(reject.field, reject.code, reject.message), reject.raw)
-        store_rejections(local, source=report.source)
-    report.rejected_records += len(bad) + (len(result.rejected) if result else 0)
+    report.created += result.created
+    report.updated += result.updated
+    report.duplicates += result.duplicates
+    rejected = list(local)
+    for rejection in result.rejected:
+        rejected.extend(_fan_out(by_row[rejection.row], RowError(rejection.field, rejection.code, rejection.message)))
+    report.rejected_records += len(chunk) - len(by_row) + len(result.rejected)
     report.rejected_rows += len(rejected)
     rejected.sort(key=lambda r: r.row)
     if on_reject is None:

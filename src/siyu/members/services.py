@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from siyu.core.db import by_code, ids_by
-from siyu.core.ingest import IngestResult, run_batch
+from siyu.core.ingest import Batch, IngestResult, run_batch, run_batches
 from siyu.core.rows import RowError, RowReader, unknown_reference
 from siyu.members.identities import Ident, row_identities
 from siyu.members.models import (
@@ -105,6 +105,14 @@ def upsert_members(*, rows: Sequence[Mapping[str, Any]], source: str, actor: str
     return run_batch(entity="member", rows=rows, parse=_parse_member, source=source, first_row=first_row,
                      row_numbers=row_numbers,
                      apply=lambda parsed, result: _apply_members(parsed, result, source=source, actor=actor))
+
+
+def upsert_member_batches(*, batches: Iterable[Sequence[Mapping[str, Any]] | Batch], source: str,
+                          actor: str = "") -> Iterator[IngestResult]:
+    """:func:`upsert_members` over a stream of batches, one result per batch as each commits
+    (see :func:`~siyu.core.ingest.run_batches`)."""
+    return run_batches(entity="member", batches=batches, parse=_parse_member, source=source,
+                       apply=lambda parsed, result: _apply_members(parsed, result, source=source, actor=actor))
 
 
 def _apply_members(parsed: list[_MemberRow], result: IngestResult, *, source: str, actor: str) -> None:

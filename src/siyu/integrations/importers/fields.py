@@ -15,7 +15,6 @@ from siyu.members.identities import SHORTHAND_FIELDS
 from siyu.members.services import FLAG_FIELDS, PROFILE_FIELDS
 
 ENTITIES = ("members", "orders", "events")
-SERVICE_ENTITY = {"members": "member", "orders": "order", "events": "event"}
 
 IDENTITY_FIELDS = (*SHORTHAND_FIELDS, "identities")
 LINE_FIELDS = ("line.sku", "line.name", "line.quantity", "line.unit_price", "line.amount")
