@@ -190,3 +190,18 @@ def test_a_csv_that_stops_decoding_part_way_keeps_the_chunks_read_before_it(pos,
     landed = sorted(Order.objects.values_list("external_id", flat=True))
     assert landed and len(landed) % 50 == 0 and len(landed) < 400  # whole chunks, in file order
     assert landed == [f"R{n:04d}" for n in range(1, len(landed) + 1)]
+
+
+def test_an_import_refuses_to_run_inside_a_transaction(pos, tmp_path):
+    """Each chunk commits on its own, so that what was read before a failure stays: an import
+    inside a caller's transaction would break that, and is refused before it writes anything."""
+    from django.db import transaction
+
+    from siyu.integrations.services import import_file
+
+    path = write_csv(tmp_path / "orders.csv", [["external_id", "paid_amount", "ordered_at"],
+                                               ["R1", "10.00", "2026-05-01 10:00"]])
+
+    with transaction.atomic(), path.open("rb") as stream, pytest.raises(RuntimeError, match="durable"):
+        import_file(entity="orders", stream=stream, filename="orders.csv", channel="pos-sh-01")
+    assert not Order.objects.exists()

@@ -138,8 +138,9 @@ def run_batches(*, entity: str, batches: Iterable[Sequence[Mapping[str, Any]] | 
     to a statement that runs long enough to hide it (:func:`~siyu.core.db.spare_time`), and
     whatever it leaves is done after the commit. Both sides of the connection then work at once,
     where one batch at a time leaves the database idle while a batch is parsed. A batch's
-    results, rejections and transaction are those :func:`run_batch` gives it. The next batch is
-    drawn from ``batches`` at that time too: drawing one must not use the database.
+    results, rejections and transaction are those :func:`run_batch` gives it (inside a caller's
+    transaction, a batch commits with it). The next batch is drawn from ``batches`` at that time
+    too: drawing one must not use the database.
     """
     stream = iter(batches)
     start = first_row

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import IO
 
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from siyu.commerce.models import Channel
@@ -81,6 +82,8 @@ def import_file(*, entity: str, stream: IO[bytes], filename: str, preset: str = 
                             also=functools.partial(_store_local, local, report.source))
 
         extra = {"actor": actor} if entity == "members" else {}
+        with transaction.atomic(durable=True):
+            pass  # each chunk commits on its own: refuse to run inside a transaction
         for result in _STREAMS[entity](batches=batches(), source=report.source, **extra):
             chunk, local = sent.popleft()
             _report_chunk(chunk, local, result, report, on_reject)
