@@ -106,13 +106,8 @@ def run_batch(*, entity: str, rows: Sequence[Mapping[str, Any]], parse: Callable
     Rows are numbered ``first_row``, ``first_row + 1``, … or by ``row_numbers`` (a file import
     whose records span several lines passes each record's first line number).
     """
-    numbers = list(row_numbers) if row_numbers is not None else list(range(first_row, first_row + len(rows)))
-    if len(numbers) != len(rows):
-        raise ValueError("row_numbers must give one number per row")
-    result = IngestResult(entity=entity, row_numbers=numbers)
-    with _collector_paused():
-        _run(rows, numbers, parse, apply, source, result)
-    result.rejected.sort(key=lambda r: r.row)
+    numbers = row_numbers if row_numbers is not None else range(first_row, first_row + len(rows))
+    [result] = run_batches(entity=entity, batches=[Batch(rows, numbers)], parse=parse, apply=apply, source=source)
     return result
 
 
@@ -216,10 +211,6 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def _run(rows, numbers, parse, apply, source: str, result: IngestResult) -> None:
-    _apply(_parse(rows, numbers, parse, result), apply, source, result)
 
 
 def _parse(rows, numbers, parse, result: IngestResult) -> list:
