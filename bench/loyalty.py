@@ -13,12 +13,14 @@ Runs on whatever database ``SIYU_DATABASE_URL`` names, in a throwaway test datab
    pair from empty order and ledger tables, the program switched off and on) and the pair with
    the median overhead is reported, every pair listed in ``pairs`` as ``[off s, on s, earning s,
    overhead %]``: one pass varies by a second or two between runs on a busy machine.
-   ``earn_share_pct`` (median over the pairs) is the time inside ``earn_for_orders`` against the
-   rest of the same loyalty-on pass: it does not move with the pass-to-pass variation of the
-   rest of ingestion, but it leaves out what loyalty costs outside earning (its part of the
-   commits), so ``overhead_pct`` stays the figure the goal is measured by. ``earn_cpu_seconds``
-   (in ``on``) is this process's CPU time inside ``earn_for_orders``: the Python part of
-   earning, which the database's share of the machine barely moves.
+   ``earn_share_pct`` (median over the pairs) is the time earning (``start_earning`` and its
+   ``finish()``; ``earn_seconds``) against the rest of the same loyalty-on pass: it does not move
+   with the pass-to-pass variation of the rest of ingestion, but it leaves out what loyalty costs
+   outside earning (its part of the commits), so ``overhead_pct`` stays the figure the goal is
+   measured by. ``earn_work_seconds`` is the time of its ``work()``, which runs while the kept
+   totals are written and is not in ``earn_seconds``. ``earn_cpu_seconds`` (in ``on``) is this
+   process's CPU time in all three: the Python part of earning, which the database's share of
+   the machine barely moves.
    **Floor**: the same orders and lines plus the ledger rows
    the service wrote (entries with their lots, new accounts and balance updates) by plain ``executemany``
    per batch with nothing resolved or computed; also the orders alone (``floor_orders_only``),
@@ -73,7 +75,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--profile", metavar="FILE", help="cProfile the loyalty-on ingestion into FILE (pstats format) "
                                                           "and print its top functions to stderr")
     parser.add_argument("--sql-profile", action="store_true",
-                        help="time the SQL of the loyalty-on ingestion (all of it, and inside earn_for_orders "
+                        help="time the SQL of the loyalty-on ingestion (all of it, and of earning "
                              "alone) and of the tier evaluation by shape, top ones to stderr")
     parser.add_argument("--skip-floor", action="store_true", help="measure the services only")
     parser.add_argument("--skip-tiers", action="store_true", help="skip the tier re-evaluation")
@@ -132,27 +134,36 @@ def setup_program():
 # -- ingestion -------------------------------------------------------------------------------
 def ingest_orders(args, orders, *, profile: bool) -> dict:
     """``record_orders`` over ``orders`` in batches; with ``profile`` under --profile/--sql-profile.
-    Also the time spent inside ``earn_for_orders``."""
+    Also the time spent earning: in ``start_earning`` and its ``finish()`` (and ``earn_for_orders``,
+    made of them), and apart, in its ``work()``, which runs while the kept totals are written."""
     from django.db import connection
 
     import siyu.commerce.services as commerce
+    import siyu.loyalty.earning as earning_module
 
-    earning = [0.0, 0.0]  # wall and this process's CPU seconds inside earn_for_orders
-    earn = commerce.earn_for_orders
+    earning = [0.0, 0.0, 0.0]  # wall and this process's CPU seconds earning; wall of work()
     profiler = cProfile.Profile() if profile and args.profile else None
     timer = SqlTimer() if profile and args.sql_profile else None
-    earn_timer = SqlTimer() if timer else None  # the SQL inside earn_for_orders alone
+    earn_timer = SqlTimer() if timer else None  # the SQL of earning alone
 
-    def timed_earn(**kwargs):
-        started, cpu = time.perf_counter(), time.process_time()
-        try:
-            with connection.execute_wrapper(earn_timer) if earn_timer else contextlib.nullcontext():
-                return earn(**kwargs)
-        finally:
-            earning[0] += time.perf_counter() - started
-            earning[1] += time.process_time() - cpu
+    def timed(step, *, work=False):
+        def run(*args, **kwargs):
+            started, cpu = time.perf_counter(), time.process_time()
+            try:
+                with connection.execute_wrapper(earn_timer) if earn_timer else contextlib.nullcontext():
+                    return step(*args, **kwargs)
+            finally:
+                earning[2 if work else 0] += time.perf_counter() - started
+                earning[1] += time.process_time() - cpu
+        return run
 
-    commerce.earn_for_orders = timed_earn
+    steps = {(commerce, "start_earning"): timed(earning_module.start_earning),
+             (earning_module, "start_earning"): timed(earning_module.start_earning),
+             (earning_module.OrderEarning, "work"): timed(earning_module.OrderEarning.work, work=True),
+             (earning_module.OrderEarning, "finish"): timed(earning_module.OrderEarning.finish)}
+    originals = {place: getattr(*place) for place in steps}
+    for (owner, name), step in steps.items():
+        setattr(owner, name, step)
     ingest.checkpoint()
     started = time.perf_counter()
     try:
@@ -167,13 +178,14 @@ def ingest_orders(args, orders, *, profile: bool) -> dict:
         if profiler:
             profiler.disable()
     finally:
-        commerce.earn_for_orders = earn
+        for (owner, name), step in originals.items():
+            setattr(owner, name, step)
     seconds = time.perf_counter() - started
     if timer:
         log("SQL of the loyalty-on ingestion, by shape:")
         log(json.dumps(timer.report(), ensure_ascii=False, indent=1))
         earn_sql = sum(seconds for _calls, seconds in earn_timer.stats.values())
-        log(f"SQL inside earn_for_orders, by shape ({earn_sql:.2f}s of {earning[0]:.2f}s in earn_for_orders):")
+        log(f"SQL of earning, by shape ({earn_sql:.2f}s of {earning[0]:.2f}s earning):")
         log(json.dumps(earn_timer.report(top=25), ensure_ascii=False, indent=1))
     if profiler:
         profiler.dump_stats(args.profile)
@@ -184,7 +196,7 @@ def ingest_orders(args, orders, *, profile: bool) -> dict:
     lines = len(orders) * args.lines_per_order
     return {"seconds": round(seconds, 2), "orders_per_s": round(len(orders) / seconds),
             "lines_per_s": round(lines / seconds), "earn_seconds": round(earning[0], 2),
-            "earn_cpu_seconds": round(earning[1], 2)}
+            "earn_cpu_seconds": round(earning[1], 2), "earn_work_seconds": round(earning[2], 2)}
 
 
 def overhead(off: dict, on: dict) -> float:

@@ -32,7 +32,7 @@ from siyu.core.money import ZERO
 from siyu.core.rows import RowError, RowReader, unknown_reference
 from siyu.core.time import business_zone
 from siyu.loyalty.coupons import release_coupons_for_orders
-from siyu.loyalty.earning import NewOrder, earn_for_orders
+from siyu.loyalty.earning import NewOrder, earn_for_orders, start_earning
 from siyu.members.identities import Ident, parse_ref, row_identities
 from siyu.members.models import Member
 from siyu.members.resolution import lookup_identities
@@ -257,18 +257,29 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
 
     order_ids = _insert_orders(new_rows)
     note_bulk_write(Order, len(order_ids))
+    for p in new_rows:
+        for line in p.lines:
+            line["product_id"] = products.get(line["sku"])  # for earning too (NewOrder.lines: exclusions)
+    # Points (积分) for the new orders, less their refunds: the accounts and tier rows are locked now,
+    # with those of the orders this batch changes (the lock order: accounts, then the kept totals);
+    # the points are decided while the kept totals are written, and written last.
+    earning = start_earning(new_orders=[
+        NewOrder(order_id, p.member_id, p.values["paid_amount"], p.values["is_counted"], p.values["ordered_at"],
+                 p.values["paid_at"], refunded, p.values["store_id"], p.lines)
+        for order_id, p, refunded in zip(order_ids, new_rows, _refunded(new_rows), strict=True)],
+        hold=[pair for order, p in updated for pair in ((order.member_id, order.store_id),
+                                                         (p.member_id, p.values["store_id"]))])
     lines, refunds = [], []
 
     def prepare() -> None:  # no database: made while the kept totals are written
         for order_id, p in zip(order_ids, new_rows, strict=True):
-            for line in p.lines:
-                line["product_id"] = products.get(line["sku"])  # for earning too (NewOrder.lines)
-                lines.append((order_id, line["line_no"], line["product_id"], line["sku"], line["name"],
-                              line["quantity"], line["unit_price"], line["amount"]))
+            lines.extend((order_id, line["line_no"], line["product_id"], line["sku"], line["name"],
+                          line["quantity"], line["unit_price"], line["amount"]) for line in p.lines)
             refunds.extend((order_id, r["external_id"], r["amount"], r["refunded_at"], r["reason"])
                            for r in p.refunds)
             result.accept(p.row, order_id)
         result.created += len(order_ids)
+        earning.work()
 
     # New orders are added to the kept totals, which read the orders alone: their lines and
     # refunds are made meanwhile and written next. Members whose existing orders changed are
@@ -286,11 +297,9 @@ def _apply_orders(parsed: list[_OrderRow], result: IngestResult) -> None:
     for row, earlier in twins:
         if earlier in result.row_ids:
             result.accept(row, result.row_ids[earlier])
-    # Points (积分) for the batch's orders, less their refunds; what is already done is skipped.
-    earn_for_orders(order_ids=[o.pk for o, _ in updated], new_orders=[
-        NewOrder(order_id, p.member_id, p.values["paid_amount"], p.values["is_counted"], p.values["ordered_at"],
-                 p.values["paid_at"], refunded, p.values["store_id"], p.lines)
-        for order_id, p, refunded in zip(order_ids, new_rows, _refunded(new_rows), strict=True)])
+    earning.finish()
+    # The changed orders earn (or give back) as they now stand; their accounts are held already.
+    earn_for_orders(order_ids=[o.pk for o, _ in updated])
 
 
 ORDER_COLUMNS = ["channel_id", "external_id", "member_id", *ORDER_FIELDS,
@@ -445,24 +454,26 @@ def bind_orders_to_identities(*, identities: Sequence[tuple[Ident, int]]) -> int
     by_kind: dict[str, dict[str, int]] = defaultdict(dict)
     for ident, member_id in identities:
         by_kind[ident.kind][ident.value] = member_id
-    bound: list[int] = []
-    members: set[int] = set()
+    waiting: list[tuple[int, int, int | None]] = []  # (order, member, store), the orders locked
     for kind, owners in by_kind.items():
         for chunk in chunked(sorted(owners), 500):
-            waiting = list(Order.objects.select_for_update().filter(member__isnull=True, buyer_kind=kind,
-                                                                    buyer_value__in=chunk)
-                           .order_by("pk").values_list("pk", "buyer_value"))
-            if not waiting:
-                continue
-            values = {v for _pk, v in waiting}
-            ids = [pk for pk, _v in waiting]
-            with orders_changing(ids):  # members' share of the sales rollups
-                Order.objects.filter(pk__in=ids).update(member_id=Case(
-                    *[When(buyer_value=v, then=Value(owners[v])) for v in sorted(values)],
-                    output_field=IntegerField(),
-                ))
-            bound.extend(pk for pk, _v in waiting)
-            members.update(owners[v] for v in values)
-    refresh_member_stats(members)
-    earn_for_orders(order_ids=bound)  # 积分 for the orders now known to be theirs
-    return len(bound)
+            waiting.extend((pk, owners[value], store_id) for pk, value, store_id in Order.objects.select_for_update()
+                           .filter(member__isnull=True, buyer_kind=kind, buyer_value__in=chunk)
+                           .order_by("pk").values_list("pk", "buyer_value", "store_id"))
+    if not waiting:
+        return 0
+    # The points accounts first (the lock order: accounts, then the kept totals), as order batches.
+    start_earning(hold=[(member_id, store_id) for _pk, member_id, store_id in waiting]).finish()
+    waiting.sort()
+    for chunk in chunked(waiting, 500):
+        ids, owned = [], defaultdict(list)
+        for pk, member_id, _s in chunk:
+            ids.append(pk)
+            owned[member_id].append(pk)
+        with orders_changing(ids):  # members' share of the sales rollups
+            Order.objects.filter(pk__in=ids).update(member_id=Case(
+                *[When(pk__in=pks, then=Value(member_id)) for member_id, pks in sorted(owned.items())],
+                output_field=IntegerField()))
+    refresh_member_stats({member_id for _pk, member_id, _s in waiting})
+    earn_for_orders(order_ids=[pk for pk, _m, _s in waiting])  # 积分 for the orders now known to be theirs
+    return len(waiting)

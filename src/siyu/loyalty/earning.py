@@ -104,18 +104,20 @@ class NewOrder(NamedTuple):
                    order.refunded_amount, order.store_id)
 
 
-def _order_facts(ids: list[int], new_orders: list[NewOrder]) -> list[tuple]:
+def _order_facts(ids: list[int], new_orders: list[NewOrder], *, stores: Iterable[int | None] = ()
+                 ) -> tuple[list[tuple], dict[int, tuple]]:
     """``(pk, member_id, paid, counted, ordered_at, paid_at, refunded, brand_id, group_id)`` of the
-    orders with a member: ``ids`` read from the database, ``new_orders`` as the caller gave them."""
+    orders with a member: ``ids`` read from the database, ``new_orders`` as the caller gave them;
+    and ``{store_id: (brand_id, group_id)}`` of their stores and of ``stores``."""
     facts = _in_chunks(lambda chunk: Order.objects.filter(among("pk", chunk), member__isnull=False).order_by(
         ).values_list("pk", "member_id", "paid_amount", "is_counted", "ordered_at", "paid_at", "refunded_amount",
                       "store__brand_id", "store__brand__group_id"), ids)
     new_orders = [o for o in new_orders if o.member_id is not None]
-    stores = {o.store_id for o in new_orders if o.store_id is not None}
+    stores = {o.store_id for o in new_orders if o.store_id is not None} | {s for s in stores if s is not None}
     brands = {pk: (brand_id, group_id) for pk, brand_id, group_id in Store.objects.filter(
         pk__in=stores).values_list("pk", "brand_id", "brand__group_id")} if stores else {}
     facts.extend((*o[:7], *brands.get(o.store_id, (None, None))) for o in new_orders)
-    return facts
+    return facts, brands
 
 
 def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOrder] = (),
@@ -137,80 +139,185 @@ def earn_for_orders(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOr
     are not read back, and no ledger entry can name them yet, so they are not looked up in the
     ledger either (reading them back and the lookup cost a fifth of a batch's earning). An order
     also among ``order_ids`` is read and looked up like the others.
+
+    This is :func:`start_earning`, then its ``work()`` and ``finish()`` at once.
     """
-    result = EarnResult()
+    earning = start_earning(order_ids=order_ids, new_orders=new_orders, now=now)
+    earning.work()
+    return earning.finish()
+
+
+def start_earning(*, order_ids: Iterable[int] = (), new_orders: Iterable[NewOrder] = (),
+                  hold: Iterable[tuple[int | None, int | None]] = (), now: dt.datetime | None = None) -> OrderEarning:
+    """:func:`earn_for_orders` in three steps, so that a caller can give the middle one the time of a
+    statement of its own (order ingestion: the kept-total upserts):
+
+    - this call reads what earning needs and locks the accounts and tier rows it will change;
+    - ``work()`` decides each purchase's points, without the database;
+    - ``finish()`` writes: the ledger entries, reversals, tier upgrades and the accounts.
+
+    ``hold`` are ``(member_id, store_id)`` of orders the caller will earn for later in the same
+    transaction (orders it is about to change): their accounts are locked now too, with the
+    others, so that a batch takes its account locks in one id order, before anything else it
+    locks after them (the lock order: accounts, then the kept totals). Nothing is written until
+    ``finish()``, which the caller must call (a transaction left without it leaves the points out).
+    """
+    earning = OrderEarning(now or timezone.now())
     ids = list(order_ids)
     known = set(ids)
     new_orders = [o for o in new_orders if o.pk not in known]
-    if not ids and not new_orders:
-        return result
+    hold = [(m, s) for m, s in hold if m is not None]
+    if not ids and not new_orders and not hold:
+        return earning
     index = active_programs()
     if not index:
+        return earning
+    earning.start(index, ids, new_orders, hold)
+    return earning
+
+
+class OrderEarning:
+    """The state of one :func:`start_earning` between its steps."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self.result = EarnResult()
+        self.index: ProgramIndex | None = None
+        self.purchases: list = []  # _ready_purchases of the orders that earn now, with their multiplier
+        self.again: list[int] = []
+        self.postings: list[Posting] = []
+        self.pairs: list[tuple[int, int]] = []
+        self.reversible: list[int] = []
+        self.counters: set[tuple[int, int]] = set()
+        self.accounts: dict = {}
+        self.rows: dict = {}
+        self.multiplier = None
+        self.stored: dict[int, Decimal] = {}
+        self.earned: set[tuple[int, str]] = set()
+
+    def start(self, index: ProgramIndex, ids: list[int], new_orders: list[NewOrder],
+              hold: list[tuple[int, int | None]]) -> None:
+        now = self.now
+        fresh = {o.pk for o in new_orders}
+        orders, brands = _order_facts(ids, new_orders, stores=[s for _m, s in hold])
+        counted, reversible, seen, changed = [], [], [], []
+        buyers, counters = set(), set()  # (program, member): who earns; whose tier figures count the orders
+        counting: dict[tuple, list[int]] = {}  # by (brand, group): the ids of the programs counting its orders
+
+        def programs_counting(brand_id, group_id) -> list[int]:
+            if (programs := counting.get((brand_id, group_id))) is None:
+                programs = counting[(brand_id, group_id)] = [
+                    p.id for p in _counting_programs(index, brand_id, group_id)]
+            return programs
+
+        for pk, member_id, paid, is_counted, ordered_at, paid_at, refunded, brand_id, group_id in orders:
+            program = index.for_brand(brand_id, group_id)
+            occurred = paid_at or ordered_at
+            if program is not None and not (program.earn_from and occurred < program.earn_from):
+                if is_counted:
+                    counted.append((program, pk, member_id, paid, occurred))
+                    buyers.add((program.id, member_id))
+                if refunded or not is_counted:
+                    reversible.append(pk)
+            programs = programs_counting(brand_id, group_id)
+            if pk not in fresh:  # it may be among the stored tier figures of these programs as it was
+                changed.extend([(p, member_id) for p in programs])
+            if is_counted and refunded < paid:  # it counts in the tier figures of these programs
+                new = pk in fresh
+                for p in programs:
+                    seen.append((p, member_id, paid, refunded, ordered_at, new))
+                    counters.add((p, member_id))
+        held = set()
+        for member_id, store_id in hold:
+            brand_id, group_id = brands.get(store_id, (None, None))
+            if (program := index.for_brand(brand_id, group_id)) is not None:
+                held.add((program.id, member_id))
+            held.update((p, member_id) for p in programs_counting(brand_id, group_id))
+        if not counted and not reversible and not seen and not changed and not held:
+            return
+        self.index = index
+        # The buyers' accounts, and those of every member whose tier figures the orders count in (even
+        # orders that earn nothing, e.g. before the program's start), locked at once: created where
+        # missing, so that a batch creating an account and another adding orders of the same member
+        # meet on the account's lock and the stored bound sees both.
+        # So are the accounts whose stored figures may count an order of ``order_ids`` as it was
+        # (changed since, or closed): their figures are no longer exact. (Created where missing too, so
+        # that a batch counting the member's figures meanwhile meets this one on the lock.)
+        # What the purchases' points need besides the accounts and tiers is worked out while the
+        # database locks the accounts.
+        lines = {o.pk: o.lines for o in new_orders if o.lines is not None}
+        excluded = _excluded_by_program(index, counted, lines)
+        ready = []
+        accounts = self.accounts = lock_accounts(
+            [*buyers, *counters, *changed, *held],
+            meanwhile=lambda: ready.extend(_ready_purchases(counted, lines, excluded, index.days)))
+        for pair in (*changed, *held):  # orders as they were, or as the caller is about to change them
+            forget_exact_figures(accounts[pair])
+        start_exact_figures(accounts.values(), index.programs,
+                            Counter(o.member_id for o in new_orders if o.member_id is not None and o.is_counted),
+                            now)
+        for program_id, member_id, paid, refunded, ordered_at, new in seen:
+            if (program_id, member_id) in accounts:
+                add_order_to_bound(accounts[(program_id, member_id)], paid=paid, refunded=refunded,
+                                   ordered_at=ordered_at, new=new)
+        # The members' tier rows, read and locked once, for the multipliers and the upgrades.
+        members = defaultdict(set)
+        for program_id, member_id in buyers | counters:
+            members[program_id].add(member_id)
+        self.rows = member_tiers(members=members, programs=index.programs, tiers=index.tiers)
+        self.reversible, self.counters = reversible, counters
+        if not ready:
+            return
+        # The orders that already earned are read after the accounts were locked: a concurrent batch of
+        # the same orders waits for the lock and then sees them. The ``fresh`` orders (inserted by the
+        # caller's transaction) cannot have earned and are not looked up.
+        earned = _earned({(w[0].id, f"order:{w[1]}") for w in ready if w[1] not in fresh})
+        self.earned = set(earned)
+        if earned:
+            self.again = [w[1] for w in ready if (w[0].id, f"order:{w[1]}") in earned]
+            ready = [w for w in ready if (w[0].id, f"order:{w[1]}") not in earned]
+        if not ready:
+            return
+        self.multiplier = _multipliers(index, {w[0].id for w in ready}, {w[2] for w in ready},
+                                       [w[4] for w in ready], rows=self.rows)
+        self.stored = _eligible_of_stored_lines(index, [w for w in ready if w[8] is None])
+        self.purchases = ready
+
+    def work(self) -> None:
+        """Each purchase's points and ledger posting (no database: ``alone`` refuses queries)."""
+        multiplier, stored, accounts = self.multiplier, self.stored, self.accounts
+        postings, pairs = self.postings, self.pairs
+        reason = _("purchase")
+        for program, pk, member_id, paid, occurred, day, day_multiplier, expires, eligible in self.purchases:
+            pair = (program.id, member_id)
+            if eligible is None:
+                eligible = stored.get(pk, paid)
+            points = _points_for(program, eligible, multiplier(*pair, occurred) * day_multiplier)
+            pairs.append(pair)
+            if points <= 0:
+                continue
+            postings.append(Posting(accounts[pair].pk, EntryKind.EARN, points, f"order:{pk}", reason,
+                                    SourceType.ORDER, str(pk), occurred, day, expires))
+        self.purchases = []
+
+    def finish(self) -> EarnResult:
+        """Write what :meth:`work` decided, the reversals and the tier upgrades; returns what was written."""
+        index, result, accounts, now = self.index, self.result, self.accounts, self.now
+        if index is None:
+            return result
+        if self.postings:
+            result.add(post(self.postings, {a.pk: a for a in accounts.values()}, now=now,
+                            existing=self.earned, defer=True))
+        reversible = sorted({*self.reversible, *self.again})  # re-sent orders: their refunds may have been amended
+        if reversible:  # refunds that came with the orders, and paid orders now closed
+            _reverse_orders(index, reversible, now, result, accounts=accounts)
+        # Upgrades after the reversals: an order that came with its refund counts net of it. Members
+        # whose orders changed (a refund amended downwards, an order bound to them) may qualify too.
+        # With no upgrade to write, the accounts moved in memory are still saved here.
+        result.upgrades += upgrade_tiers(pairs=self.counters.union(self.pairs), programs=index.programs, now=now,
+                                         accounts=accounts, rows=self.rows, tiers=index.tiers, save=True)
+        self.index = None  # finished: a second call writes nothing
         return result
-    now = now or timezone.now()
-    fresh = {o.pk for o in new_orders}
-    orders = _order_facts(ids, new_orders)
-    counted, reversible, seen, changed = [], [], [], []
-    buyers, counters = set(), set()  # (program, member): who earns; whose tier figures count the orders
-    counting: dict[tuple, list[int]] = {}  # by (brand, group): the ids of the programs counting its orders
-    for pk, member_id, paid, is_counted, ordered_at, paid_at, refunded, brand_id, group_id in orders:
-        program = index.for_brand(brand_id, group_id)
-        occurred = paid_at or ordered_at
-        if program is not None and not (program.earn_from and occurred < program.earn_from):
-            if is_counted:
-                counted.append((program, pk, member_id, paid, occurred))
-                buyers.add((program.id, member_id))
-            if refunded or not is_counted:
-                reversible.append(pk)
-        if (programs := counting.get((brand_id, group_id))) is None:
-            programs = counting[(brand_id, group_id)] = [p.id for p in _counting_programs(index, brand_id, group_id)]
-        if pk not in fresh:  # it may be among the stored tier figures of these programs as it was
-            changed.extend([(p, member_id) for p in programs])
-        if is_counted and refunded < paid:  # it counts in the tier figures of these programs
-            new = pk in fresh
-            for p in programs:
-                seen.append((p, member_id, paid, refunded, ordered_at, new))
-                counters.add((p, member_id))
-    if not counted and not reversible and not seen and not changed:
-        return result
-    # The buyers' accounts, and those of every member whose tier figures the orders count in (even
-    # orders that earn nothing, e.g. before the program's start), locked at once: created where
-    # missing, so that a batch creating an account and another adding orders of the same member
-    # meet on the account's lock and the stored bound sees both.
-    # So are the accounts whose stored figures may count an order of ``order_ids`` as it was
-    # (changed since, or closed): their figures are no longer exact. (Created where missing too, so
-    # that a batch counting the member's figures meanwhile meets this one on the lock.)
-    # What the purchases' points need besides the accounts and tiers is worked out while the
-    # database locks the accounts.
-    lines = {o.pk: o.lines for o in new_orders if o.lines is not None}
-    excluded = _excluded_by_program(index, counted, lines)
-    ready = []
-    accounts = lock_accounts([*buyers, *counters, *changed],
-                             meanwhile=lambda: ready.extend(_ready_purchases(counted, lines, excluded, index.days)))
-    for pair in changed:
-        forget_exact_figures(accounts[pair])
-    start_exact_figures(accounts.values(), index.programs,
-                        Counter(o.member_id for o in new_orders if o.member_id is not None and o.is_counted), now)
-    for program_id, member_id, paid, refunded, ordered_at, new in seen:
-        if (program_id, member_id) in accounts:
-            add_order_to_bound(accounts[(program_id, member_id)], paid=paid, refunded=refunded, ordered_at=ordered_at,
-                               new=new)
-    # The members' tier rows, read and locked once, for the multipliers and the upgrades.
-    members = defaultdict(set)
-    for program_id, member_id in buyers | counters:
-        members[program_id].add(member_id)
-    tiers = index.tiers
-    rows = member_tiers(members=members, programs=index.programs, tiers=tiers)
-    pairs, again = _earn_purchases(index, ready, accounts, rows, now, result, fresh=fresh) if ready else ([], [])
-    reversible = sorted({*reversible, *again})  # re-sent orders: their refunds may have been amended
-    if reversible:  # refunds that came with the orders, and paid orders now closed
-        _reverse_orders(index, reversible, now, result, accounts=accounts)
-    # Upgrades after the reversals: an order that came with its refund counts net of it. Members
-    # whose orders changed (a refund amended downwards, an order bound to them) may qualify too.
-    pairs = counters.union(pairs)
-    result.upgrades += upgrade_tiers(pairs=pairs, programs=index.programs, now=now, accounts=accounts, rows=rows,
-                                     tiers=tiers, save=True)
-    return result
 
 
 def _counting_programs(index: ProgramIndex, brand_id: int | None, group_id: int | None) -> list[LoyaltyProgram]:
@@ -253,40 +360,6 @@ def _ready_purchases(counted: list, lines: dict, excluded: dict[int, frozenset[i
             eligible = None if given is None else _eligible_of_lines(paid, given, excluded[program.id])
         ready.append((program, pk, member_id, paid, occurred, day, *on_day, eligible))
     return ready
-
-
-def _earn_purchases(index: ProgramIndex, ready: list, accounts: dict, rows: dict, now: dt.datetime,
-                    result: EarnResult, *, fresh: set[int]):
-    """Post the purchase points of the ``ready`` orders (``_ready_purchases``) that have not earned
-    yet (their accounts locked by the caller, their tier ``rows`` read by it); returns the
-    ``(program, member)`` pairs that bought and the ids of the orders that had already earned.
-
-    The orders that already earned are read after the accounts were locked: a concurrent batch of
-    the same orders waits for the lock and then sees them. The ``fresh`` orders (inserted by the
-    caller's transaction) cannot have earned and are not looked up.
-    """
-    earned = _earned({(w[0].id, f"order:{w[1]}") for w in ready if w[1] not in fresh})
-    to_earn = [w for w in ready if (w[0].id, f"order:{w[1]}") not in earned] if earned else ready
-    again = [w[1] for w in ready if (w[0].id, f"order:{w[1]}") in earned] if earned else []
-    if not to_earn:
-        return [], again
-    programs = {w[0].id for w in to_earn}
-    multiplier = _multipliers(index, programs, {w[2] for w in to_earn}, [w[4] for w in to_earn], rows=rows)
-    stored = _eligible_of_stored_lines(index, [w for w in to_earn if w[8] is None])
-    postings, pairs = [], []
-    reason = _("purchase")
-    for program, pk, member_id, paid, occurred, day, day_multiplier, expires, eligible in to_earn:
-        pair = (program.id, member_id)
-        if eligible is None:
-            eligible = stored.get(pk, paid)
-        points = _points_for(program, eligible, multiplier(*pair, occurred) * day_multiplier)
-        pairs.append(pair)
-        if points <= 0:
-            continue
-        postings.append(Posting(accounts[pair].pk, EntryKind.EARN, points, f"order:{pk}", reason, SourceType.ORDER,
-                                str(pk), occurred, day, expires))
-    result.add(post(postings, {a.pk: a for a in accounts.values()}, now=now, existing=set(earned), defer=True))
-    return pairs, again
 
 
 def _multipliers(index: ProgramIndex, programs: set[int], members: set[int], moments: list[dt.datetime], *,

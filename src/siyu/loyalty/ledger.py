@@ -2,7 +2,7 @@
 
 One engine, :func:`post`, writes every kind of entry for a batch of postings against accounts
 the caller has locked (``lock_accounts``, always in primary-key order so that concurrent
-batches cannot deadlock):
+batches cannot deadlock, and before the kept totals of orders: docs/loyalty.md, lock order):
 
 - a **credit** (earn, positive adjustment) adds an entry that is also a lot: its ``remaining``
   points and their expiry; if the account owes points, a ``settle`` entry immediately takes the
