@@ -491,3 +491,45 @@ def test_earning_events_again_changes_nothing(program, member):
     again = earn_for_events(event_ids=list(Event.objects.values_list("pk", flat=True)))
 
     assert (again.entries, balance(member, program)) == (0, (3, 0))
+
+
+# In steps ---------------------------------------------------------------------------------------------
+
+def test_a_batch_decides_points_entries_and_upgrades_with_no_query_and_writes_them_last(shop, program, member):
+    """What ingestion does around its kept totals: ``start_earning`` reads and locks, ``work()``
+    (here under ``alone``, which refuses any query) decides, ``finish()`` writes."""
+    from siyu.core.db import alone
+    from siyu.loyalty.earning import start_earning
+    from siyu.loyalty.models import MemberTier
+
+    make_tier(program, "silver", 1, min_paid_amount=Decimal("100"))
+    buy(member, "60.00")  # an account, and a member's tier figures under silver
+    order = Order.objects.create(channel=shop, store=shop.store, external_id="S1", member=member,
+                                 paid_amount=Decimal("50.00"), ordered_at=NOW)
+
+    earning = start_earning(new_orders=[NewOrder.of(order)], now=NOW)
+    assert balance(member, program) == (60, 0)  # nothing written yet
+    alone(earning.work)
+    assert PointsEntry.objects.count() == 1
+    result = earning.finish()
+
+    assert (result.entries, result.points, result.upgrades) == (1, 50, 1)
+    assert balance(member, program) == (110, 0)
+    assert MemberTier.objects.get(member=member).tier.code == "silver"
+    earning.finish()  # finished: a second call writes nothing
+    assert PointsEntry.objects.count() == 2
+    assert verify_ledger(program=program) == (1, [])
+
+
+def test_only_credits_without_debt_are_staged(program, member):
+    from siyu.loyalty.ledger import Posting, lock_accounts, post
+
+    buy(member, "100.00")
+    spend_points(member=member, program=program, amount=30, reason="兑换", source="redemption:1",
+                 idempotency_key="redeem-1")
+    account = lock_accounts([(program.pk, member.pk)])[(program.pk, member.pk)]
+    debit = Posting(account.pk, EntryKind.ADJUST, -10, "adjust:1", "调整", "operator", "ops", NOW, NOW.date())
+
+    with pytest.raises(ValueError, match="stages"):
+        post([debit], {account.pk: account}, now=NOW, existing=set(), defer=True, stage=True)
+    assert balance(member, program) == (70, 0)

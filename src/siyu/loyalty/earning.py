@@ -30,7 +30,15 @@ from django.utils.translation import gettext as _
 from siyu.commerce.models import Order, OrderLine, Product, Refund
 from siyu.core.db import among, chunked
 from siyu.events.models import Event
-from siyu.loyalty.ledger import Posting, existing_keys, lock_account_ids, lock_accounts, post
+from siyu.loyalty.ledger import (
+    Posting,
+    PostResult,
+    existing_keys,
+    lock_account_ids,
+    lock_accounts,
+    post,
+    write_staged,
+)
 from siyu.loyalty.models import (
     EntryKind,
     EventEarnRule,
@@ -50,7 +58,9 @@ from siyu.loyalty.programs import (
 )
 from siyu.loyalty.programs import points_for as _points_for
 from siyu.loyalty.tiers import (
+    Upgrades,
     add_order_to_bound,
+    decide_upgrades,
     entry_tier,
     forget_exact_figures,
     member_tiers,
@@ -194,6 +204,8 @@ class OrderEarning:
         self.multiplier = None
         self.stored: dict[int, Decimal] = {}
         self.earned: set[tuple[int, str]] = set()
+        self.posted: PostResult | None = None  # staged by work(), written by finish()
+        self.upgrades: Upgrades | None = None  # decided by work(), written by finish()
 
     def start(self, index: ProgramIndex, ids: list[int], new_orders: list[NewOrder],
               hold: list[tuple[int, int | None]]) -> None:
@@ -284,7 +296,9 @@ class OrderEarning:
         self.purchases = ready
 
     def work(self) -> None:
-        """Each purchase's points and ledger posting (no database: ``alone`` refuses queries)."""
+        """Each purchase's points and ledger posting; when nothing is to be reversed and no buyer owes
+        points, the entries, the accounts' new balances and figures and the tier upgrades too
+        (unless a member must be counted). No database: ``alone`` refuses queries."""
         multiplier, stored, accounts = self.multiplier, self.stored, self.accounts
         postings, pairs = self.postings, self.pairs
         reason = _("purchase")
@@ -299,15 +313,30 @@ class OrderEarning:
             postings.append(Posting(accounts[pair].pk, EntryKind.EARN, points, f"order:{pk}", reason,
                                     SourceType.ORDER, str(pk), occurred, day, expires))
         self.purchases = []
+        if self.index is None or self.reversible or self.again or any(a.debt for a in accounts.values()):
+            return
+        if postings:
+            self.posted = post(postings, {a.pk: a for a in accounts.values()}, now=self.now, existing=self.earned,
+                               defer=True, stage=True)
+            self.postings = []
+        self.upgrades = decide_upgrades(pairs=self.counters.union(pairs), programs=self.index.programs, now=self.now,
+                                        accounts=accounts, rows=self.rows, tiers=self.index.tiers)
 
     def finish(self) -> EarnResult:
         """Write what :meth:`work` decided, the reversals and the tier upgrades; returns what was written."""
         index, result, accounts, now = self.index, self.result, self.accounts, self.now
         if index is None:
             return result
+        self.index = None  # finished: a second call writes nothing
+        if self.posted is not None:
+            write_staged(self.posted)
+            result.add(self.posted)
         if self.postings:
             result.add(post(self.postings, {a.pk: a for a in accounts.values()}, now=now,
                             existing=self.earned, defer=True))
+        if self.upgrades is not None:
+            result.upgrades += self.upgrades.write()
+            return result
         reversible = sorted({*self.reversible, *self.again})  # re-sent orders: their refunds may have been amended
         if reversible:  # refunds that came with the orders, and paid orders now closed
             _reverse_orders(index, reversible, now, result, accounts=accounts)
@@ -316,7 +345,6 @@ class OrderEarning:
         # With no upgrade to write, the accounts moved in memory are still saved here.
         result.upgrades += upgrade_tiers(pairs=self.counters.union(self.pairs), programs=index.programs, now=now,
                                          accounts=accounts, rows=self.rows, tiers=index.tiers, save=True)
-        self.index = None  # finished: a second call writes nothing
         return result
 
 

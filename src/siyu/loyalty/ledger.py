@@ -112,6 +112,7 @@ class _Entry:
 class PostResult:
     rows: list[_Entry] = field(default_factory=list)
     duplicates: int = 0
+    staged: list[tuple] | None = None  # post(stage=True): the entries' rows, for write_staged()
 
     @property
     def points(self) -> int:
@@ -268,7 +269,7 @@ def existing_keys(keys: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
 
 
 def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | PointsAccount], *, now: dt.datetime,
-         existing: set[tuple[int, str]] | None = None, defer: bool = False) -> PostResult:
+         existing: set[tuple[int, str]] | None = None, defer: bool = False, stage: bool = False) -> PostResult:
     """Write ``postings`` (in their order) against ``accounts`` (``{id: account}``, locked by the caller).
 
     A posting whose ``(program, key)`` is already in the ledger is a duplicate and changes
@@ -279,8 +280,13 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
     touched in one statement (``save_accounts``) once the batch is done; and the new entries' ids
     are not read back unless allocations name them (the caller counts the entries and their points).
     A deferred call of credits only, with no debt to settle (a batch of purchases), sends each entry
-    to the database as it is made: PostgreSQL stores the first while the next are made.
+    to the database as it is made: PostgreSQL stores the first while the next are made. Such a
+    call with ``stage`` and ``existing`` touches no database: the entries' rows wait in the
+    result for :func:`write_staged` (anything else raises ``ValueError`` before it queries).
     """
+    if stage and (not defer or existing is None or any(
+            p.amount is None or p.amount <= 0 or accounts[p.account_id].debt for p in postings)):
+        raise ValueError("only a deferred call of credits, with no debt to settle and its existing keys, stages")
     result = PostResult()
     if existing is None:
         existing = existing_keys((accounts[p.account_id].program_id, p.key) for p in postings)
@@ -375,7 +381,9 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
             balance[a] -= take
             debt[a] += debt_delta
 
-    if defer and not debtors and not any(debt.values()):
+    if stage:
+        result.staged = [made.row() for made in apply()]
+    elif defer and not debtors and not any(debt.values()):
         # Credits only, none settling a debt: every entry is final as it is made and goes to the
         # database at once (COPY on PostgreSQL), which stores the first while the next are made.
         written = 0
@@ -419,6 +427,14 @@ def post(postings: Sequence[Posting], accounts: dict[int, LockedAccount | Points
             if hasattr(accounts[a], "unsaved"):
                 accounts[a].unsaved = False
     return result
+
+
+def write_staged(posted: PostResult) -> None:
+    """Write the entries a ``post(…, stage=True)`` made (the accounts are the caller's to save)."""
+    if posted.staged:
+        insert_rows(PointsEntry, ENTRY_COLUMNS, posted.staged)
+        note_bulk_write(PointsEntry, len(posted.staged))
+    posted.staged = None
 
 
 def save_accounts(accounts: Iterable[LockedAccount], *, meanwhile: Callable[[], object] | None = None) -> int:

@@ -34,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import Count, F, Max, Min, Q, Sum
@@ -400,8 +401,69 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
         members[program_id].add(member_id)
     if tiers is None and members:
         tiers = program_tiers(members)
-    result = TierResult()
-    deciding = []  # (program, tiers, figures, rows)
+    deciding = [_counted(c, accounts, now) for c in _climbers(members, programs, now, accounts, rows, tiers)]
+    upgrades = Upgrades(None)
+    if save:
+        save_tier_figures((accounts or {}).values(), meanwhile=lambda: upgrades.plan(deciding, now))
+    else:
+        upgrades.plan(deciding, now)
+    return upgrades.write()
+
+
+def decide_upgrades(*, pairs: Iterable[tuple[int, int]], programs: dict[int, LoyaltyProgram], now: dt.datetime,
+                    accounts: dict, rows: dict[int, dict[int, TierRow]], tiers: dict[int, list[Tier]]
+                    ) -> Upgrades | None:
+    """What ``upgrade_tiers(…, save=True)`` would write, decided without the database, or None
+    when a member must be counted first (their stored figures are not exact): call it then."""
+    members = defaultdict(set)
+    for program_id, member_id in pairs:
+        members[program_id].add(member_id)
+    climbers = _climbers(members, programs, now, accounts, rows, tiers)
+    if any(c.counting for c in climbers):
+        return None
+    upgrades = Upgrades(accounts)
+    upgrades.plan([_counted(c, accounts, now) for c in climbers], now)
+    return upgrades
+
+
+class Upgrades:
+    """Tier upgrades decided (:func:`decide_upgrades`, :func:`upgrade_tiers`): ``write()`` writes the
+    accounts (when it holds them) and the tier rows and history, and returns the number of upgrades."""
+
+    def __init__(self, accounts: dict | None) -> None:
+        self.accounts = accounts
+        self.result = TierResult()
+        self.plans: list = []
+
+    def plan(self, deciding: list, now: dt.datetime) -> None:
+        self.plans.extend((program, _plan(ranked, figures, held, now, downgrade=False, result=self.result))
+                          for program, ranked, figures, held in deciding)
+
+    def write(self) -> int:
+        if self.accounts is not None:
+            save_tier_figures(self.accounts.values())
+        for program, decided in self.plans:
+            _write(program, decided)
+        return self.result.upgraded
+
+
+class _Climbers(NamedTuple):
+    """Of one program: the members who may climb, those known to (their exact figures), those to count."""
+
+    program: LoyaltyProgram
+    ranked: list[Tier]
+    held: dict[int, TierRow]
+    since: dt.datetime | None
+    climbing: list[int]
+    known: dict[int, Figures]
+    counting: list[int]
+
+
+def _climbers(members: dict[int, set[int]], programs: dict[int, LoyaltyProgram], now: dt.datetime,
+              accounts: dict | None, rows: dict | None, tiers: dict[int, list[Tier]]) -> list[_Climbers]:
+    """The members of ``members`` (``{program_id: member ids}``) who may reach a higher tier, by the
+    stored bounds of their ``accounts``; no query unless ``rows`` leaves a program's tier rows out."""
+    found = []
     for program_id, ids in sorted(members.items()):
         ranked = tiers.get(program_id, [])
         if not any(t.thresholds for t in ranked):
@@ -432,40 +494,34 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
                 if exact is not None:
                     known[m] = exact  # they climb: no need to count
             climbing.append(m)
-        if not climbing:
-            continue
-        counting = [m for m in climbing if m not in known]
-        figures: dict[int, Figures] = {}
-        if counting:
-            mine = {m: accounts[(program_id, m)] for m in counting if (program_id, m) in accounts} if accounts else {}
-            cover: dict[int, Figures] = {}
-            figures = figures_of(program, ranked, now, members={"in": counting},
-                                 accounts={m: a.pk for m, a in mine.items()} if len(mine) == len(counting) else None,
-                                 cover=cover if mine else None)
-            counted_at = timezone.now()  # what the database held then (``now`` may be another moment)
-            for m, account in mine.items():
-                exact = cover.get(m, Figures())
-                account.tier_figures_at, account.tier_figures_from = counted_at, since
-                account.tier_paid, account.tier_orders, account.tier_points = exact.paid, exact.orders, exact.points
-                account.tier_figures_exact = True
-                account.tier_figures_oldest, account.tier_figures_newest = exact.oldest, exact.newest
-                account.unsaved = True
-        figures.update(known)
-        deciding.append((program, ranked, {m: figures.get(m, Figures()) for m in climbing},
-                         {m: held[m] for m in climbing if m in held}))
-    plans = []
+        if climbing:
+            found.append(_Climbers(program, ranked, held, since, climbing, known,
+                                   [m for m in climbing if m not in known]))
+    return found
 
-    def plan() -> None:
-        plans.extend((program, _plan(ranked, figures, held, now, downgrade=False, result=result))
-                     for program, ranked, figures, held in deciding)
 
-    if save:
-        save_tier_figures((accounts or {}).values(), meanwhile=plan)
-    else:
-        plan()
-    for program, decided in plans:
-        _write(program, decided)
-    return result.upgraded
+def _counted(climbers: _Climbers, accounts: dict | None, now: dt.datetime) -> tuple:
+    """``(program, tiers, figures, tier rows)`` of the climbers, counting those whose figures are not
+    known (one query); their accounts' stored figures become the exact ones (in memory)."""
+    program, ranked, held, since, climbing, known, counting = climbers
+    figures: dict[int, Figures] = {}
+    if counting:
+        mine = {m: accounts[(program.pk, m)] for m in counting if (program.pk, m) in accounts} if accounts else {}
+        cover: dict[int, Figures] = {}
+        figures = figures_of(program, ranked, now, members={"in": counting},
+                             accounts={m: a.pk for m, a in mine.items()} if len(mine) == len(counting) else None,
+                             cover=cover if mine else None)
+        counted_at = timezone.now()  # what the database held then (``now`` may be another moment)
+        for m, account in mine.items():
+            exact = cover.get(m, Figures())
+            account.tier_figures_at, account.tier_figures_from = counted_at, since
+            account.tier_paid, account.tier_orders, account.tier_points = exact.paid, exact.orders, exact.points
+            account.tier_figures_exact = True
+            account.tier_figures_oldest, account.tier_figures_newest = exact.oldest, exact.newest
+            account.unsaved = True
+    figures.update(known)
+    return (program, ranked, {m: figures.get(m, Figures()) for m in climbing},
+            {m: held[m] for m in climbing if m in held})
 
 
 def evaluate_tiers(*, program: LoyaltyProgram, now: dt.datetime | None = None, chunk: int = 5000) -> TierResult:
