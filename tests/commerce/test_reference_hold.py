@@ -13,7 +13,7 @@ from django.db.models import ProtectedError
 from siyu.commerce.models import Channel, Order, OrderLine, Product, Refund
 from siyu.commerce.services import record_orders
 from siyu.org.models import Staff, Store
-from tests.analytics.test_locking import _in_other_connection
+from tests.concurrency import in_other_connection
 from tests.factories import make_channel, make_product, make_staff, make_store
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,7 +31,7 @@ def test_a_product_cannot_be_deleted_while_a_batch_naming_it_is_open(pos):
 
     with transaction.atomic():  # the batch has written its line and not committed yet
         assert record_orders(rows=[_order()], source="test").created == 1
-        meanwhile = _in_other_connection(lambda: Product.objects.filter(sku="SKU-1").delete())
+        meanwhile = in_other_connection(lambda: Product.objects.filter(sku="SKU-1").delete())
 
     assert isinstance(meanwhile, OperationalError)  # it waited for the batch's lock, then gave up
     product = Product.objects.get(sku="SKU-1")
@@ -60,7 +60,7 @@ def test_a_channel_or_store_cannot_be_deleted_while_a_batch_naming_it_is_open(na
 
     with transaction.atomic():
         assert record_orders(rows=[_order(store=store)], source="test").created == 1
-        meanwhile = _in_other_connection(delete)
+        meanwhile = in_other_connection(delete)
 
     assert isinstance(meanwhile, OperationalError)
     order = Order.objects.get()
@@ -75,7 +75,7 @@ def test_a_guide_deleted_while_a_batch_naming_them_is_open_waits_then_leaves_the
 
     with transaction.atomic():
         assert record_orders(rows=[_order(guide="g-01")], source="test").created == 1
-        meanwhile = _in_other_connection(lambda: Staff.objects.filter(pk=guide.pk).delete())
+        meanwhile = in_other_connection(lambda: Staff.objects.filter(pk=guide.pk).delete())
 
     assert isinstance(meanwhile, OperationalError)
     assert Order.objects.get().guide_id == guide.pk

@@ -5,40 +5,22 @@ needs (PostgreSQL and MariaDB; SQLite serialises all writes anyway)."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from siyu.commerce.models import DailySales, MemberStats, Order
 from siyu.commerce.services import record_orders
 from siyu.loyalty.models import PointsAccount
 from siyu.members.services import upsert_members
-from tests.analytics.test_locking import _in_other_connection
+from tests.concurrency import in_background, in_other_connection
 from tests.loyalty.conftest import NOW, balance, buy, order_row
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite has no row locks"),
 ]
-
-
-def _in_background(work) -> tuple[threading.Thread, list]:
-    """Start ``work`` in a thread (its own connection); what it returns or raises lands in the list."""
-    outcome: list = []
-
-    def run():
-        try:
-            outcome.append(work())
-        except BaseException as exc:  # handed back to the test
-            outcome.append(exc)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
 
 
 def _wait_until_it_waits_for_the_account(outcome: list) -> None:
@@ -70,12 +52,12 @@ def test_an_order_batch_waiting_for_a_points_account_holds_no_kept_totals(progra
 
     with transaction.atomic():  # another transaction holds the account (a redemption, say)
         _lock(account)
-        batch, outcome = _in_background(
+        batch, outcome = in_background(
             lambda: record_orders(rows=[order_row(member, "50.00", when=NOW)], source="test"))
         _wait_until_it_waits_for_the_account(outcome)
         # The waiting batch has inserted its order but locked neither kept total yet.
-        assert _in_other_connection(lambda: _lock(MemberStats.objects.filter(member=member))) is None
-        assert _in_other_connection(lambda: _lock(DailySales.objects.all())) is None
+        assert in_other_connection(lambda: _lock(MemberStats.objects.filter(member=member))) is None
+        assert in_other_connection(lambda: _lock(DailySales.objects.all())) is None
     batch.join()
 
     assert outcome[0].created == 1, outcome
@@ -91,11 +73,11 @@ def test_binding_orders_to_a_member_takes_the_account_before_the_kept_totals(pro
 
     with transaction.atomic():
         _lock(account)
-        joining, outcome = _in_background(
+        joining, outcome = in_background(
             lambda: upsert_members(rows=[{"member_code": member.code, "phone": "13800000001"}], source="test"))
         _wait_until_it_waits_for_the_account(outcome)
-        assert _in_other_connection(lambda: _lock(DailySales.objects.all())) is None
-        assert _in_other_connection(lambda: _lock(MemberStats.objects.filter(member=member))) is None
+        assert in_other_connection(lambda: _lock(DailySales.objects.all())) is None
+        assert in_other_connection(lambda: _lock(MemberStats.objects.filter(member=member))) is None
     joining.join()
 
     assert not outcome[0].rejected, outcome
