@@ -193,7 +193,7 @@ class OrderEarning:
         self.now = now
         self.result = EarnResult()
         self.index: ProgramIndex | None = None
-        self.purchases: list = []  # _ready_purchases of the orders that earn now, with their multiplier
+        self.purchases: list = []  # _ready_purchases of the orders that earn now, for work()
         self.again: list[int] = []
         self.postings: list[Posting] = []
         self.pairs: list[tuple[int, int]] = []
