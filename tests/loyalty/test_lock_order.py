@@ -83,3 +83,44 @@ def test_binding_orders_to_a_member_takes_the_account_before_the_kept_totals(pro
     assert not outcome[0].rejected, outcome
     assert Order.objects.get(external_id="X1").member_id == member.pk
     assert balance(member, program) == (180, 0)
+
+
+def test_concurrent_batches_and_spends_of_the_same_members_all_land_exactly(program, shop):
+    """Three feeds sending orders of the same six members in different orders, and redemptions
+    meanwhile: no batch deadlocks or fails, and every balance is exactly what it earned less what
+    it spent."""
+    import random
+    import threading
+
+    from siyu.loyalty.ledger import spend_points, verify_ledger
+    from tests.factories import make_member
+
+    members = [make_member(name=f"会员{n}", store=shop.store) for n in range(6)]
+    for member in members:
+        buy(member, "100.00")
+    start = threading.Barrier(5)
+
+    def feed(n: int):
+        start.wait()
+        order = members[:]
+        random.Random(n).shuffle(order)
+        for batch in range(3):
+            result = record_orders(rows=[order_row(m, "10.00", external_id=f"F{n}-{batch}-{m.pk}", when=NOW)
+                                         for m in order], source="test")
+            assert (result.created, result.rejected) == (6, []), result
+
+    def spend(n: int):
+        start.wait()
+        for member in reversed(members) if n else members:
+            spend_points(member=member, program=program, amount=5, reason="兑换", source=("redemption", n),
+                         idempotency_key=f"redeem-{n}-{member.pk}")
+
+    threads = [in_background(lambda n=n: feed(n)) for n in range(3)]
+    threads += [in_background(lambda n=n: spend(n)) for n in range(2)]
+    for thread, _outcome in threads:
+        thread.join()
+
+    assert [outcome for _thread, outcome in threads] == [[None]] * 5
+    for member in members:
+        assert balance(member, program) == (100 + 3 * 3 * 10 - 2 * 5, 0)
+    assert verify_ledger(program=program) == (6, [])
