@@ -25,9 +25,10 @@ pytestmark = [
 
 def _wait_until_it_waits_for_the_account(outcome: list) -> None:
     """Until another connection waits for a points account's lock (its locking read of the accounts)."""
-    sql = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s"
-           if connection.vendor == "postgresql" else
-           "SELECT count(*) FROM information_schema.processlist WHERE id <> connection_id() AND info LIKE %s")
+    sql = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' "
+           "AND query LIKE %s" if connection.vendor == "postgresql" else
+           "SELECT count(*) FROM information_schema.processlist WHERE db = database() AND id <> connection_id() "
+           "AND info LIKE %s")  # this test's database: other workers of the suite run beside it
     deadline = time.monotonic() + 20
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
