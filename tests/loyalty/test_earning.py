@@ -533,3 +533,15 @@ def test_only_credits_without_debt_are_staged(program, member):
     with pytest.raises(ValueError, match="stages"):
         post([debit], {account.pk: account}, now=NOW, existing=set(), defer=True, stage=True)
     assert balance(member, program) == (70, 0)
+
+
+def test_finishing_without_the_work_step_still_earns(shop, program, member):
+    from siyu.loyalty.earning import start_earning
+
+    order = Order.objects.create(channel=shop, store=shop.store, external_id="W1", member=member,
+                                 paid_amount=Decimal("80.00"), ordered_at=NOW)
+
+    result = start_earning(new_orders=[NewOrder.of(order)], now=NOW).finish()
+
+    assert (result.entries, result.points) == (1, 80)
+    assert balance(member, program) == (80, 0)

@@ -323,7 +323,10 @@ class OrderEarning:
                                         accounts=accounts, rows=self.rows, tiers=self.index.tiers)
 
     def finish(self) -> EarnResult:
-        """Write what :meth:`work` decided, the reversals and the tier upgrades; returns what was written."""
+        """Write what :meth:`work` decided, the reversals and the tier upgrades; returns what was written.
+        (A caller that had no statement to give ``work()`` may leave it out: it runs here then.)"""
+        if self.purchases:
+            self.work()
         index, result, accounts, now = self.index, self.result, self.accounts, self.now
         if index is None:
             return result
