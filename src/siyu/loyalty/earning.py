@@ -64,6 +64,7 @@ from siyu.loyalty.tiers import (
     entry_tier,
     forget_exact_figures,
     member_tiers,
+    members_by_program,
     save_tier_figures,
     start_exact_figures,
     upgrade_tiers,
@@ -273,10 +274,8 @@ class OrderEarning:
                 add_order_to_bound(accounts[(program_id, member_id)], paid=paid, refunded=refunded,
                                    ordered_at=ordered_at, new=new)
         # The members' tier rows, read and locked once, for the multipliers and the upgrades.
-        members = defaultdict(set)
-        for program_id, member_id in buyers | counters:
-            members[program_id].add(member_id)
-        self.rows = member_tiers(members=members, programs=index.programs, tiers=index.tiers)
+        self.rows = member_tiers(members=members_by_program(buyers | counters), programs=index.programs,
+                                 tiers=index.tiers)
         self.reversible, self.counters = reversible, counters
         if not ready:
             return

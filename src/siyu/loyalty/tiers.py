@@ -396,9 +396,7 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
     database writes them. Returns the number of upgrades.
     """
     now = now or timezone.now()
-    members = defaultdict(set)
-    for program_id, member_id in pairs:
-        members[program_id].add(member_id)
+    members = members_by_program(pairs)
     if tiers is None and members:
         tiers = program_tiers(members)
     deciding = [_counted(c, accounts, now) for c in _climbers(members, programs, now, accounts, rows, tiers)]
@@ -410,14 +408,20 @@ def upgrade_tiers(*, pairs: Iterable[tuple[int, int]], programs: dict[int, Loyal
     return upgrades.write()
 
 
+def members_by_program(pairs: Iterable[tuple[int, int]]) -> dict[int, set[int]]:
+    """``{program_id: member ids}`` of ``(program_id, member_id)`` pairs."""
+    members = defaultdict(set)
+    for program_id, member_id in pairs:
+        members[program_id].add(member_id)
+    return members
+
+
 def decide_upgrades(*, pairs: Iterable[tuple[int, int]], programs: dict[int, LoyaltyProgram], now: dt.datetime,
                     accounts: dict, rows: dict[int, dict[int, TierRow]], tiers: dict[int, list[Tier]]
                     ) -> Upgrades | None:
     """What ``upgrade_tiers(…, save=True)`` would write, decided without the database, or None
     when a member must be counted first (their stored figures are not exact): call it then."""
-    members = defaultdict(set)
-    for program_id, member_id in pairs:
-        members[program_id].add(member_id)
+    members = members_by_program(pairs)
     climbers = _climbers(members, programs, now, accounts, rows, tiers)
     if any(c.counting for c in climbers):
         return None
